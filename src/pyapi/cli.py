@@ -1,10 +1,16 @@
 """The ``memcore`` command line.
 
-Subcommands are registered by the modules that implement them; each one
-adds a parser in :func:`build_parser`.
+Each subcommand lives in the module that implements it: a module listed in
+``COMMAND_MODULES`` provides ``register_cli(subparsers)``, which adds its
+parser(s) and sets ``func`` to a callable taking the parsed arguments and
+returning the exit status.
 """
 import argparse
+import importlib
 import sys
+
+#: Modules that contribute subcommands, in the order they are listed in --help.
+COMMAND_MODULES = ()
 
 
 def build_parser():
@@ -22,6 +28,8 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"memcore {pyapi.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register_cli(sub)
     p = sub.add_parser("show-versions", help="print memcore's build and dependency versions")
     p.set_defaults(func=_cmd_show_versions)
     return parser
