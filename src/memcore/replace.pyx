@@ -446,6 +446,13 @@ cdef class _ReplState:
         self.r.freeslots = &freeslots[0]
 
 
+def _readonly(arr):
+    """A read-only view of `arr` (state stays owned by the kernel)."""
+    v = arr.view()
+    v.flags.writeable = False
+    return v
+
+
 class SimResult:
     """Outcome of :func:`simulate`.
 
@@ -723,23 +730,17 @@ cdef class Replacer:
     @property
     def frame_pages(self):
         """numpy.ndarray: Page held by each frame (-1: empty), a read-only view."""
-        v = self.st.page.view()
-        v.flags.writeable = False
-        return v
+        return _readonly(self.st.page)
 
     @property
     def referenced(self):
         """numpy.ndarray: R bit of each frame (read-only view)."""
-        v = self.st.rbit.view()
-        v.flags.writeable = False
-        return v
+        return _readonly(self.st.rbit)
 
     @property
     def modified(self):
         """numpy.ndarray: M bit of each frame (read-only view)."""
-        v = self.st.mbit.view()
-        v.flags.writeable = False
-        return v
+        return _readonly(self.st.mbit)
 
     @property
     def hand(self):
