@@ -25,7 +25,7 @@ cdef enum:                 # slab_state values
     SLAB_CPU = 1           # a cpu slab
     SLAB_PARTIAL = 2       # on the node's partial list
     SLAB_FULL = 3          # on the full list
-    SLAB_DISCARD = 4       # emptied and unlinked; pages go back to the page source
+    SLAB_RESERVE = 4       # taken from the page source, waiting to become a cpu slab
 
 cdef enum:                 # object_state values
     OBJ_FREE = 0
@@ -64,8 +64,10 @@ ctypedef struct slab_cache_t:
     int32_t full_head, full_tail, nr_full
     int32_t *free_ids          # stack of unused sids
     int32_t nr_free_ids
-    int32_t *discard           # sids emptied by frees, pages still to return
-    int32_t nr_discard
+    int32_t *reserve           # new slabs taken from the page source, not yet
+    int32_t nr_reserve         #   used: reserve[nr_reserve - 1] is used next
+    pfn_t *discard_pfn         # first pfns of discarded slabs, pages still to
+    int32_t nr_discard         #   return to the page source (in this order)
     # pfn -> sid map over [map_base, map_base + map_len)
     pfn_t map_base
     intp_t map_len
@@ -75,7 +77,8 @@ ctypedef struct slab_cache_t:
     count_t inuse_objects
     count_t total_objects
 
-# Take one object for `cpu`; SLAB_ENOSLAB when a new slab is needed.
+# Take one object for `cpu`; SLAB_ENOSLAB when a new slab is needed (none on
+# the partial list or in the reserve).
 cdef int slab_alloc_obj(slab_cache_t *s, intp_t cpu, addr_t *out) noexcept nogil
 # Locate the live object at addr: SLAB_OK and its sid / index, or an error code.
 cdef int slab_check_obj(slab_cache_t *s, addr_t addr, int32_t *sid, int32_t *idx) noexcept nogil
@@ -83,5 +86,8 @@ cdef int slab_check_obj(slab_cache_t *s, addr_t addr, int32_t *sid, int32_t *idx
 cdef int slab_free_obj(slab_cache_t *s, addr_t addr) noexcept nogil
 # Make the (already mapped) slab `sid` the cpu slab of `cpu` with every object free.
 cdef void slab_install(slab_cache_t *s, intp_t cpu, int32_t sid) noexcept nogil
+# Map a new slab at pfn (map must cover it) into the reserve; -1 (nothing
+# changed) if a page of it already belongs to this cache or no sid is free.
+cdef int slab_reserve(slab_cache_t *s, pfn_t pfn, uint32_t colour) except -1 nogil
 # Move cpu's slab to the partial or full list (or queue it for discard).
 cdef void slab_deactivate(slab_cache_t *s, intp_t cpu) noexcept nogil

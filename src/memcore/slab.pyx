@@ -204,14 +204,42 @@ cdef inline void _unlink_slab(slab_cache_t *s, int32_t sid) noexcept nogil:
         s.nr_full -= 1
 
 
+cdef inline void _set_map(slab_cache_t *s, pfn_t pfn, int32_t sid) noexcept nogil:
+    cdef intp_t i, o = <intp_t>(pfn - s.map_base)
+    for i in range(1 << s.order):
+        s.pfn_map[o + i] = sid
+
+
 cdef inline void _discard(slab_cache_t *s, int32_t sid) noexcept nogil:
-    # the slab leaves the cache now; Python returns its pages
+    # the slab leaves the cache now; Python returns its pages afterwards
     _unlink_slab(s, sid)
-    s.slab_state[sid] = SLAB_DISCARD
-    s.discard[s.nr_discard] = sid
+    _set_map(s, s.slab_pfn[sid], -1)
+    s.slab_state[sid] = SLAB_UNUSED
+    s.free_ids[s.nr_free_ids] = sid
+    s.nr_free_ids += 1
+    s.discard_pfn[s.nr_discard] = s.slab_pfn[sid]
     s.nr_discard += 1
     s.nr_slabs -= 1
     s.total_objects -= s.objects
+
+
+cdef int slab_reserve(slab_cache_t *s, pfn_t pfn, uint32_t colour) except -1 nogil:
+    cdef intp_t i, o = <intp_t>(pfn - s.map_base)
+    cdef int32_t sid
+    if s.nr_free_ids == 0:
+        return -1
+    for i in range(1 << s.order):
+        if s.pfn_map[o + i] >= 0:
+            return -1
+    s.nr_free_ids -= 1
+    sid = s.free_ids[s.nr_free_ids]
+    _set_map(s, pfn, sid)
+    s.slab_pfn[sid] = pfn
+    s.slab_colour[sid] = colour
+    s.slab_state[sid] = SLAB_RESERVE
+    s.reserve[s.nr_reserve] = sid
+    s.nr_reserve += 1
+    return 0
 
 
 cdef void slab_deactivate(slab_cache_t *s, intp_t cpu) noexcept nogil:
@@ -257,12 +285,17 @@ cdef int slab_alloc_obj(slab_cache_t *s, intp_t cpu, addr_t *out) noexcept nogil
         if sid >= 0:
             slab_deactivate(s, cpu)
         sid = s.partial_head
-        if sid < 0:
+        if sid >= 0:
+            _unlink(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
+            s.nr_partial -= 1
+            s.slab_state[sid] = SLAB_CPU
+            s.cpu_slab[cpu] = sid
+        elif s.nr_reserve > 0:
+            s.nr_reserve -= 1
+            sid = s.reserve[s.nr_reserve]
+            slab_install(s, cpu, sid)
+        else:
             return SLAB_ENOSLAB
-        _unlink(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
-        s.nr_partial -= 1
-        s.slab_state[sid] = SLAB_CPU
-        s.cpu_slab[cpu] = sid
     idx = s.slab_freelist[sid]
     k = <intp_t>sid * s.objects + idx
     s.slab_freelist[sid] = s.freeptr[k]
@@ -462,6 +495,7 @@ cdef class SlabCache:
         self.c.nr_partial = self.c.nr_full = 0
         self.c.nr_slabs = self.c.inuse_objects = self.c.total_objects = 0
         self.c.nr_discard = 0
+        self.c.nr_reserve = 0
         self.c.max_slabs = 0
         self.c.nr_free_ids = 0
         self.c.map_base = 0
@@ -473,7 +507,8 @@ cdef class SlabCache:
         self._arr["freeptr"] = np.zeros(0, dtype=np.int32)
         self._arr["object_state"] = np.zeros(0, dtype=np.uint8)
         self._arr["free_ids"] = np.zeros(0, dtype=np.int32)
-        self._arr["discard"] = np.zeros(0, dtype=np.int32)
+        self._arr["reserve"] = np.zeros(0, dtype=np.int32)
+        self._arr["discard_pfn"] = np.zeros(0, dtype=np.uint64)
         self._grow_table(4)
 
     # -- array management (Python only, never inside a nogil loop)
@@ -484,7 +519,8 @@ cdef class SlabCache:
         cdef int32_t[::1] fl = self._arr["slab_freelist"], prv = self._arr["slab_prev"]
         cdef int32_t[::1] nxt = self._arr["slab_next"], cpu = self._arr["cpu_slab"]
         cdef int32_t[::1] fp = self._arr["freeptr"], ids = self._arr["free_ids"]
-        cdef int32_t[::1] disc = self._arr["discard"], pmap = self._arr["pfn_map"]
+        cdef int32_t[::1] res = self._arr["reserve"], pmap = self._arr["pfn_map"]
+        cdef uint64_t[::1] disc = self._arr["discard_pfn"]
         cdef uint8_t[::1] st = self._arr["slab_state"], ost = self._arr["object_state"]
         self.c.slab_pfn = &pfn[0]
         self.c.slab_colour = &colour[0]
@@ -497,7 +533,8 @@ cdef class SlabCache:
         self.c.freeptr = &fp[0]
         self.c.object_state = &ost[0]
         self.c.free_ids = &ids[0]
-        self.c.discard = &disc[0]
+        self.c.reserve = &res[0]
+        self.c.discard_pfn = &disc[0]
         self.c.pfn_map = &pmap[0]
 
     def _grow_table(self, new_max):
@@ -517,77 +554,88 @@ cdef class SlabCache:
         fresh = np.arange(new_max - 1, old - 1, -1, dtype=np.int32)
         ids[self.c.nr_free_ids:self.c.nr_free_ids + fresh.shape[0]] = fresh
         a["free_ids"] = ids
-        a["discard"] = np.zeros(new_max, dtype=np.int32)
+        reserve = np.zeros(new_max, dtype=np.int32)
+        reserve[:self.c.nr_reserve] = a["reserve"][:self.c.nr_reserve]
+        a["reserve"] = reserve
+        disc = np.zeros(new_max, dtype=np.uint64)
+        disc[:self.c.nr_discard] = a["discard_pfn"][:self.c.nr_discard]
+        a["discard_pfn"] = disc
         self.c.nr_free_ids += fresh.shape[0]
         self.c.max_slabs = new_max
         self._bind()
 
-    def _map_pages(self, pfn, sid):
-        cdef intp_t npages = 1 << self.c.order
-        lo, hi = pfn, pfn + npages
+    def _cover(self, lo, hi):
+        """Grow the pfn map so it covers pfns [lo, hi)."""
         base, length = self.c.map_base, self.c.map_len
-        if length == 0 or lo < base or hi > base + length:
-            nlo = lo if length == 0 else min(lo, base)
-            nhi = hi if length == 0 else max(hi, base + length)
-            span = nhi - nlo
-            if span > (1 << 28):
-                raise ValueError(f"page_source: pfns spread over {span} pages; "
-                                 "the slab's pfn map is limited to 2**28 pages")
-            # leave room to grow on both sides
-            span = min(1 << 28, max(2 * span, 64))
-            nbase = max(0, nlo - (span - (nhi - nlo)) // 2)
-            grown = np.full(span, -1, dtype=np.int32)
-            if length:
-                grown[base - nbase:base - nbase + length] = self._arr["pfn_map"][:length]
-            self._arr["pfn_map"] = grown
-            self.c.map_base = nbase
-            self.c.map_len = span
-            self._bind()
-        pmap = self._arr["pfn_map"]
-        o = pfn - self.c.map_base
-        if sid >= 0 and np.any(pmap[o:o + npages] >= 0):
-            raise RuntimeError(f"page_source: alloc({self.c.order}) returned pfn {pfn:#x}, "
-                               f"which cache {self.name!r} already holds")
-        pmap[o:o + npages] = sid
+        if length and base <= lo and hi <= base + length:
+            return
+        nlo = lo if length == 0 else min(lo, base)
+        nhi = hi if length == 0 else max(hi, base + length)
+        if nhi - nlo > (1 << 28):
+            raise ValueError(f"page_source: pfns spread over {nhi - nlo} pages; "
+                             "the slab's pfn map is limited to 2**28 pages")
+        span = min(1 << 28, max(2 * (nhi - nlo), 64))    # room to grow both ways
+        nbase = max(0, nlo - (span - (nhi - nlo)) // 2)
+        grown = np.full(span, -1, dtype=np.int32)
+        if length:
+            grown[base - nbase:base - nbase + length] = self._arr["pfn_map"][:length]
+        self._arr["pfn_map"] = grown
+        self.c.map_base = nbase
+        self.c.map_len = span
+        self._bind()
 
-    def _grow(self, intp_t cpu):
-        """Get one slab from the page source and make it cpu's slab."""
-        pfn = self.page_source.alloc(self.c.order)
-        if pfn is None:
+    def _grow(self, nslabs):
+        """Take up to `nslabs` slabs from the page source into the reserve, in
+        the order they will become cpu slabs.  Return False if the page
+        source ran dry before the first."""
+        cdef intp_t npages = 1 << self.c.order
+        pfns = []
+        alloc = self.page_source.alloc
+        for _ in range(nslabs):
+            pfn = alloc(self.c.order)
+            if pfn is None:
+                break
+            pfn = int(pfn)
+            if pfn < 0 or pfn & (npages - 1):
+                for p in pfns:
+                    self.page_source.free(p, self.c.order)
+                raise RuntimeError(f"page_source: alloc({self.c.order}) returned pfn {pfn}, "
+                                   "not a naturally aligned block")
+            pfns.append(pfn)
+        if not pfns:
             return False
-        pfn = int(pfn)
-        if pfn < 0 or pfn & ((1 << self.c.order) - 1):
-            raise RuntimeError(f"page_source: alloc({self.c.order}) returned pfn {pfn}, "
-                               "not a naturally aligned block")
-        if self.c.nr_free_ids == 0:
-            self._grow_table(2 * self.c.max_slabs)
-        self.c.nr_free_ids -= 1
-        sid = self.c.free_ids[self.c.nr_free_ids]
-        try:
-            self._map_pages(pfn, sid)
-        except Exception:
-            self.c.nr_free_ids += 1
-            raise
-        self.c.slab_pfn[sid] = pfn
-        self.c.slab_colour[sid] = self.colour_next * self.colour_off
-        if self.colour:
-            self.colour_next = (self.colour_next + 1) % self.colour
-        slab_install(&self.c, cpu, sid)
-        self._drain()
+        self._cover(min(pfns), max(pfns) + npages)
+        if self.c.nr_free_ids < len(pfns):
+            self._grow_table(max(2 * self.c.max_slabs, self.c.max_slabs + len(pfns)))
+        cdef int32_t first = self.c.nr_reserve
+        colours = []
+        for _ in pfns:
+            colours.append(self.colour_next * self.colour_off)
+            if self.colour:
+                self.colour_next = (self.colour_next + 1) % self.colour
+        for i in range(len(pfns) - 1, -1, -1):        # reserve pops from the end
+            if slab_reserve(&self.c, pfns[i], colours[i]) < 0:
+                while self.c.nr_reserve > first:      # undo this grow
+                    self.c.nr_reserve -= 1
+                    sid = self.c.reserve[self.c.nr_reserve]
+                    _set_map(&self.c, self.c.slab_pfn[sid], -1)
+                    self.c.slab_state[sid] = SLAB_UNUSED
+                    self.c.free_ids[self.c.nr_free_ids] = sid
+                    self.c.nr_free_ids += 1
+                raise RuntimeError(f"page_source: alloc({self.c.order}) returned pfn "
+                                   f"{pfns[i]:#x}, which cache {self.name!r} already holds")
         return True
 
     def _drain(self):
         """Return the pages of discarded slabs to the page source."""
-        cdef int32_t sid, i, n = self.c.nr_discard
+        cdef intp_t n = self.c.nr_discard
+        if n == 0:
+            return
+        pfns = self._arr["discard_pfn"][:n].tolist()     # in discard order
         self.c.nr_discard = 0
-        for i in range(n):              # in the order the slabs were discarded
-            sid = self.c.discard[i]
-            pfn = int(self.c.slab_pfn[sid])
-            self._map_pages(pfn, -1)
-            self.c.slab_state[sid] = SLAB_UNUSED
-            self.c.free_ids[self.c.nr_free_ids] = sid
-            self.c.nr_free_ids += 1
-            self.page_source.free(pfn, self.c.order)
+        free = self.page_source.free
+        for pfn in pfns:
+            free(pfn, self.c.order)
 
     def _cpu(self, cpu):
         cpu = int(cpu)
@@ -612,8 +660,7 @@ cdef class SlabCache:
         cdef intp_t c = self._cpu(cpu)
         if slab_alloc_obj(&self.c, c, &out) == SLAB_OK:
             return out
-        self._drain()
-        if not self._grow(c):
+        if not self._grow(1):
             return None
         slab_alloc_obj(&self.c, c, &out)
         return out
@@ -682,8 +729,9 @@ cdef class SlabCache:
                 done = _alloc_loop(&self.c, c, &out[0], done, total)
             if done == total:
                 break
-            self._drain()
-            if not self._grow(c):
+            # the cpu slab is exhausted and the partial list empty: exactly
+            # this many new slabs finish the batch
+            if not self._grow((total - done + self.c.objects - 1) // self.c.objects):
                 return out_arr[:done].copy()
         return out_arr
 
