@@ -102,7 +102,9 @@ def test_page_source_exhaustion():
     c = SlabCache("x", 2048, page_source=src, max_order=0)
     assert (c.order, c.objects) == (0, 2)
     got = c.alloc_batch(7)
-    assert len(got) == 4 and c.alloc() is None
+    assert len(got) == 4
+    assert [call for call in src.calls if call[1] is None] == [("alloc", None, 0)]
+    assert c.alloc() is None
     c.free_batch(got)
     assert c.alloc() is not None
 

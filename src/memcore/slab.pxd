@@ -27,10 +27,9 @@ cdef enum:                 # slab_state values
     SLAB_FULL = 3          # on the full list
     SLAB_RESERVE = 4       # taken from the page source, waiting to become a cpu slab
 
-cdef enum:                 # object_state values
-    OBJ_FREE = 0
-    OBJ_LIVE = 1
-    OBJ_FREEING = 2        # live, and named by the batch being freed
+cdef enum:                 # freeptr words that are not free pointers
+    OBJ_LIVE = -2          # the slot holds a live object
+    OBJ_FREEING = -3       # live, and named by the batch being freed
 
 cdef enum:                 # return codes of slab_free_obj / slab_check_obj
     SLAB_OK = 0
@@ -38,6 +37,16 @@ cdef enum:                 # return codes of slab_free_obj / slab_check_obj
     SLAB_EFOREIGN = -1     # address in no slab of this cache
     SLAB_EBOUNDARY = -2    # inside a slab but not the start of an object
     SLAB_EDOUBLE = -3      # object already free (double free)
+
+# struct slab: one slab's metadata (32 bytes, one numpy record per slab).
+ctypedef struct slab_t:
+    pfn_t pfn                  # first pfn of the slab
+    uint32_t colour            # colour offset of object 0, bytes
+    uint32_t inuse             # live objects
+    int32_t freelist           # first free object index, FREE_NONE if none
+    int32_t prev               # list links (partial or full list)
+    int32_t next
+    uint8_t state              # SLAB_*
 
 ctypedef struct slab_cache_t:
     # geometry (fixed at creation)
@@ -48,17 +57,12 @@ ctypedef struct slab_cache_t:
     uint32_t nr_cpus
     # slab table, indexed by sid
     intp_t max_slabs           # capacity of every per-slab array
-    pfn_t *slab_pfn            # first pfn of the slab
-    uint32_t *slab_colour      # colour offset of object 0, bytes
-    uint32_t *slab_inuse       # live objects
-    int32_t *slab_freelist     # first free object index, FREE_NONE if none
-    int32_t *slab_prev         # list links (partial or full list)
-    int32_t *slab_next
-    uint8_t *slab_state        # SLAB_*
+    slab_t *slab               # [max_slabs]
     int32_t *cpu_slab          # [nr_cpus] sid or -1
     # per object, indexed by sid * objects + index
-    int32_t *freeptr           # the free pointer word inside a free object: next free index
-    uint8_t *object_state      # OBJ_*
+    int32_t *freeptr           # the word inside each slot: while the object is
+                               # free, its free pointer (next free index or
+                               # FREE_NONE); while live, OBJ_LIVE
     # lists
     int32_t partial_head, partial_tail, nr_partial
     int32_t full_head, full_tail, nr_full

@@ -160,47 +160,44 @@ def calculate_order(size, nr_cpus=1, min_objects=None, min_order=0, max_order=SL
 
 # ---------------------------------------------------------------- kernel
 
-cdef inline void _link_tail(int32_t *head, int32_t *tail, int32_t *prev, int32_t *next,
-                            int32_t sid) noexcept nogil:
-    prev[sid] = tail[0]
-    next[sid] = -1
+cdef inline void _link_tail(int32_t *head, int32_t *tail, slab_t *sl, int32_t sid) noexcept nogil:
+    sl[sid].prev = tail[0]
+    sl[sid].next = -1
     if tail[0] >= 0:
-        next[tail[0]] = sid
+        sl[tail[0]].next = sid
     else:
         head[0] = sid
     tail[0] = sid
 
 
-cdef inline void _link_head(int32_t *head, int32_t *tail, int32_t *prev, int32_t *next,
-                            int32_t sid) noexcept nogil:
-    prev[sid] = -1
-    next[sid] = head[0]
+cdef inline void _link_head(int32_t *head, int32_t *tail, slab_t *sl, int32_t sid) noexcept nogil:
+    sl[sid].prev = -1
+    sl[sid].next = head[0]
     if head[0] >= 0:
-        prev[head[0]] = sid
+        sl[head[0]].prev = sid
     else:
         tail[0] = sid
     head[0] = sid
 
 
-cdef inline void _unlink(int32_t *head, int32_t *tail, int32_t *prev, int32_t *next,
-                         int32_t sid) noexcept nogil:
-    cdef int32_t p = prev[sid], q = next[sid]
+cdef inline void _unlink(int32_t *head, int32_t *tail, slab_t *sl, int32_t sid) noexcept nogil:
+    cdef int32_t p = sl[sid].prev, q = sl[sid].next
     if p >= 0:
-        next[p] = q
+        sl[p].next = q
     else:
         head[0] = q
     if q >= 0:
-        prev[q] = p
+        sl[q].prev = p
     else:
         tail[0] = p
 
 
 cdef inline void _unlink_slab(slab_cache_t *s, int32_t sid) noexcept nogil:
-    if s.slab_state[sid] == SLAB_PARTIAL:
-        _unlink(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
+    if s.slab[sid].state == SLAB_PARTIAL:
+        _unlink(&s.partial_head, &s.partial_tail, s.slab, sid)
         s.nr_partial -= 1
-    elif s.slab_state[sid] == SLAB_FULL:
-        _unlink(&s.full_head, &s.full_tail, s.slab_prev, s.slab_next, sid)
+    elif s.slab[sid].state == SLAB_FULL:
+        _unlink(&s.full_head, &s.full_tail, s.slab, sid)
         s.nr_full -= 1
 
 
@@ -213,11 +210,11 @@ cdef inline void _set_map(slab_cache_t *s, pfn_t pfn, int32_t sid) noexcept nogi
 cdef inline void _discard(slab_cache_t *s, int32_t sid) noexcept nogil:
     # the slab leaves the cache now; Python returns its pages afterwards
     _unlink_slab(s, sid)
-    _set_map(s, s.slab_pfn[sid], -1)
-    s.slab_state[sid] = SLAB_UNUSED
+    _set_map(s, s.slab[sid].pfn, -1)
+    s.slab[sid].state = SLAB_UNUSED
     s.free_ids[s.nr_free_ids] = sid
     s.nr_free_ids += 1
-    s.discard_pfn[s.nr_discard] = s.slab_pfn[sid]
+    s.discard_pfn[s.nr_discard] = s.slab[sid].pfn
     s.nr_discard += 1
     s.nr_slabs -= 1
     s.total_objects -= s.objects
@@ -234,9 +231,9 @@ cdef int slab_reserve(slab_cache_t *s, pfn_t pfn, uint32_t colour) except -1 nog
     s.nr_free_ids -= 1
     sid = s.free_ids[s.nr_free_ids]
     _set_map(s, pfn, sid)
-    s.slab_pfn[sid] = pfn
-    s.slab_colour[sid] = colour
-    s.slab_state[sid] = SLAB_RESERVE
+    s.slab[sid].pfn = pfn
+    s.slab[sid].colour = colour
+    s.slab[sid].state = SLAB_RESERVE
     s.reserve[s.nr_reserve] = sid
     s.nr_reserve += 1
     return 0
@@ -247,16 +244,16 @@ cdef void slab_deactivate(slab_cache_t *s, intp_t cpu) noexcept nogil:
     if sid < 0:
         return
     s.cpu_slab[cpu] = -1
-    s.slab_state[sid] = SLAB_UNUSED      # on no list while we decide
-    if s.slab_inuse[sid] == 0 and <uint32_t>s.nr_partial >= s.min_partial:
+    s.slab[sid].state = SLAB_UNUSED      # on no list while we decide
+    if s.slab[sid].inuse == 0 and <uint32_t>s.nr_partial >= s.min_partial:
         _discard(s, sid)
-    elif s.slab_freelist[sid] != FREE_NONE:
-        _link_head(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
-        s.slab_state[sid] = SLAB_PARTIAL
+    elif s.slab[sid].freelist != FREE_NONE:
+        _link_head(&s.partial_head, &s.partial_tail, s.slab, sid)
+        s.slab[sid].state = SLAB_PARTIAL
         s.nr_partial += 1
     else:
-        _link_tail(&s.full_head, &s.full_tail, s.slab_prev, s.slab_next, sid)
-        s.slab_state[sid] = SLAB_FULL
+        _link_tail(&s.full_head, &s.full_tail, s.slab, sid)
+        s.slab[sid].state = SLAB_FULL
         s.nr_full += 1
 
 
@@ -266,12 +263,10 @@ cdef void slab_install(slab_cache_t *s, intp_t cpu, int32_t sid) noexcept nogil:
     slab_deactivate(s, cpu)
     for i in range(s.objects - 1):
         s.freeptr[base + i] = <int32_t>(i + 1)
-        s.object_state[base + i] = OBJ_FREE
     s.freeptr[base + s.objects - 1] = FREE_NONE
-    s.object_state[base + s.objects - 1] = OBJ_FREE
-    s.slab_freelist[sid] = 0
-    s.slab_inuse[sid] = 0
-    s.slab_state[sid] = SLAB_CPU
+    s.slab[sid].freelist = 0
+    s.slab[sid].inuse = 0
+    s.slab[sid].state = SLAB_CPU
     s.cpu_slab[cpu] = sid
     s.nr_slabs += 1
     s.total_objects += s.objects
@@ -281,14 +276,14 @@ cdef int slab_alloc_obj(slab_cache_t *s, intp_t cpu, addr_t *out) noexcept nogil
     cdef int32_t sid = s.cpu_slab[cpu]
     cdef int32_t idx
     cdef intp_t k
-    if sid < 0 or s.slab_freelist[sid] == FREE_NONE:
+    if sid < 0 or s.slab[sid].freelist == FREE_NONE:
         if sid >= 0:
             slab_deactivate(s, cpu)
         sid = s.partial_head
         if sid >= 0:
-            _unlink(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
+            _unlink(&s.partial_head, &s.partial_tail, s.slab, sid)
             s.nr_partial -= 1
-            s.slab_state[sid] = SLAB_CPU
+            s.slab[sid].state = SLAB_CPU
             s.cpu_slab[cpu] = sid
         elif s.nr_reserve > 0:
             s.nr_reserve -= 1
@@ -296,13 +291,13 @@ cdef int slab_alloc_obj(slab_cache_t *s, intp_t cpu, addr_t *out) noexcept nogil
             slab_install(s, cpu, sid)
         else:
             return SLAB_ENOSLAB
-    idx = s.slab_freelist[sid]
+    idx = s.slab[sid].freelist
     k = <intp_t>sid * s.objects + idx
-    s.slab_freelist[sid] = s.freeptr[k]
-    s.object_state[k] = OBJ_LIVE
-    s.slab_inuse[sid] += 1
+    s.slab[sid].freelist = s.freeptr[k]
+    s.freeptr[k] = OBJ_LIVE
+    s.slab[sid].inuse += 1
     s.inuse_objects += 1
-    out[0] = (s.slab_pfn[sid] << PAGE_SHIFT) + s.slab_colour[sid] + <addr_t>idx * s.size
+    out[0] = (s.slab[sid].pfn << PAGE_SHIFT) + s.slab[sid].colour + <addr_t>idx * s.size
     return SLAB_OK
 
 
@@ -315,14 +310,14 @@ cdef int slab_check_obj(slab_cache_t *s, addr_t addr, int32_t *sid, int32_t *idx
     sd = s.pfn_map[pfn - s.map_base]
     if sd < 0:
         return SLAB_EFOREIGN
-    base = (s.slab_pfn[sd] << PAGE_SHIFT) + s.slab_colour[sd]
+    base = (s.slab[sd].pfn << PAGE_SHIFT) + s.slab[sd].colour
     if addr < base:
         return SLAB_EBOUNDARY
     off = addr - base
     i = off / s.size
     if i >= s.objects or off != i * s.size:
         return SLAB_EBOUNDARY
-    if s.object_state[<intp_t>sd * s.objects + <intp_t>i] != OBJ_LIVE:
+    if s.freeptr[<intp_t>sd * s.objects + <intp_t>i] != OBJ_LIVE:
         return SLAB_EDOUBLE
     sid[0] = sd
     idx[0] = <int32_t>i
@@ -332,23 +327,22 @@ cdef int slab_check_obj(slab_cache_t *s, addr_t addr, int32_t *sid, int32_t *idx
 cdef inline void _free_at(slab_cache_t *s, int32_t sid, int32_t idx) noexcept nogil:
     cdef intp_t k = <intp_t>sid * s.objects + idx
     cdef uint8_t st
-    s.object_state[k] = OBJ_FREE
-    s.freeptr[k] = s.slab_freelist[sid]
-    s.slab_freelist[sid] = idx
-    s.slab_inuse[sid] -= 1
+    s.freeptr[k] = s.slab[sid].freelist
+    s.slab[sid].freelist = idx
+    s.slab[sid].inuse -= 1
     s.inuse_objects -= 1
-    st = s.slab_state[sid]
+    st = s.slab[sid].state
     if st == SLAB_FULL:
-        _unlink(&s.full_head, &s.full_tail, s.slab_prev, s.slab_next, sid)
+        _unlink(&s.full_head, &s.full_tail, s.slab, sid)
         s.nr_full -= 1
-        if s.slab_inuse[sid] == 0 and <uint32_t>s.nr_partial >= s.min_partial:
-            s.slab_state[sid] = SLAB_UNUSED
+        if s.slab[sid].inuse == 0 and <uint32_t>s.nr_partial >= s.min_partial:
+            s.slab[sid].state = SLAB_UNUSED
             _discard(s, sid)
         else:
-            _link_tail(&s.partial_head, &s.partial_tail, s.slab_prev, s.slab_next, sid)
-            s.slab_state[sid] = SLAB_PARTIAL
+            _link_tail(&s.partial_head, &s.partial_tail, s.slab, sid)
+            s.slab[sid].state = SLAB_PARTIAL
             s.nr_partial += 1
-    elif st == SLAB_PARTIAL and s.slab_inuse[sid] == 0 and <uint32_t>s.nr_partial >= s.min_partial:
+    elif st == SLAB_PARTIAL and s.slab[sid].inuse == 0 and <uint32_t>s.nr_partial >= s.min_partial:
         _discard(s, sid)
 
 
@@ -379,10 +373,10 @@ cdef intp_t _free_loop(slab_cache_t *s, const addr_t *addrs, intp_t n, int32_t *
         rc = slab_check_obj(s, addrs[i], &sids[i], &idxs[i])
         if rc != SLAB_OK:
             for j in range(i):
-                s.object_state[<intp_t>sids[j] * s.objects + idxs[j]] = OBJ_LIVE
+                s.freeptr[<intp_t>sids[j] * s.objects + idxs[j]] = OBJ_LIVE
             err[0] = rc
             return i
-        s.object_state[<intp_t>sids[i] * s.objects + idxs[i]] = OBJ_FREEING
+        s.freeptr[<intp_t>sids[i] * s.objects + idxs[i]] = OBJ_FREEING
     for i in range(n):
         _free_at(s, sids[i], idxs[i])
     return n
@@ -390,9 +384,17 @@ cdef intp_t _free_loop(slab_cache_t *s, const addr_t *addrs, intp_t n, int32_t *
 
 # ---------------------------------------------------------------- Python face
 
-_SLAB_FIELDS = ("slab_pfn", "slab_colour", "slab_inuse", "slab_freelist",
-                "slab_prev", "slab_next", "slab_state")
-_SLAB_DTYPES = (np.uint64, np.uint32, np.uint32, np.int32, np.int32, np.int32, np.uint8)
+cdef slab_t _slab_dummy
+
+
+def _slab_dtype():
+    # the numpy record of one struct slab, derived from the C struct itself
+    return np.asarray(<slab_t[:1]>(&_slab_dummy)).dtype
+
+
+#: numpy dtype of the per-slab records (``struct slab``): ``pfn``,
+#: ``colour``, ``inuse``, ``freelist``, ``prev``, ``next``, ``state``.
+SLAB_DTYPE = _slab_dtype()
 
 
 cdef class SlabCache:
@@ -502,10 +504,8 @@ cdef class SlabCache:
         self.c.map_len = 0
         self._arr = {"cpu_slab": np.full(nr_cpus, -1, dtype=np.int32),
                      "pfn_map": np.full(1, -1, dtype=np.int32)}
-        for f, dt in zip(_SLAB_FIELDS, _SLAB_DTYPES):
-            self._arr[f] = np.zeros(0, dtype=dt)
+        self._arr["slab"] = np.zeros(0, dtype=SLAB_DTYPE)
         self._arr["freeptr"] = np.zeros(0, dtype=np.int32)
-        self._arr["object_state"] = np.zeros(0, dtype=np.uint8)
         self._arr["free_ids"] = np.zeros(0, dtype=np.int32)
         self._arr["reserve"] = np.zeros(0, dtype=np.int32)
         self._arr["discard_pfn"] = np.zeros(0, dtype=np.uint64)
@@ -514,24 +514,14 @@ cdef class SlabCache:
     # -- array management (Python only, never inside a nogil loop)
 
     cdef _bind(self):
-        cdef uint64_t[::1] pfn = self._arr["slab_pfn"]
-        cdef uint32_t[::1] colour = self._arr["slab_colour"], inuse = self._arr["slab_inuse"]
-        cdef int32_t[::1] fl = self._arr["slab_freelist"], prv = self._arr["slab_prev"]
-        cdef int32_t[::1] nxt = self._arr["slab_next"], cpu = self._arr["cpu_slab"]
+        cdef slab_t[::1] sl = self._arr["slab"]
+        cdef int32_t[::1] cpu = self._arr["cpu_slab"]
         cdef int32_t[::1] fp = self._arr["freeptr"], ids = self._arr["free_ids"]
         cdef int32_t[::1] res = self._arr["reserve"], pmap = self._arr["pfn_map"]
         cdef uint64_t[::1] disc = self._arr["discard_pfn"]
-        cdef uint8_t[::1] st = self._arr["slab_state"], ost = self._arr["object_state"]
-        self.c.slab_pfn = &pfn[0]
-        self.c.slab_colour = &colour[0]
-        self.c.slab_inuse = &inuse[0]
-        self.c.slab_freelist = &fl[0]
-        self.c.slab_prev = &prv[0]
-        self.c.slab_next = &nxt[0]
-        self.c.slab_state = &st[0]
+        self.c.slab = &sl[0]
         self.c.cpu_slab = &cpu[0]
         self.c.freeptr = &fp[0]
-        self.c.object_state = &ost[0]
         self.c.free_ids = &ids[0]
         self.c.reserve = &res[0]
         self.c.discard_pfn = &disc[0]
@@ -540,14 +530,12 @@ cdef class SlabCache:
     def _grow_table(self, new_max):
         old = self.c.max_slabs
         a = self._arr
-        for f in _SLAB_FIELDS:
-            grown = np.zeros(new_max, dtype=a[f].dtype)
-            grown[:old] = a[f]
-            a[f] = grown
-        for f in ("freeptr", "object_state"):
-            grown = np.zeros(new_max * self.c.objects, dtype=a[f].dtype)
-            grown[:old * self.c.objects] = a[f]
-            a[f] = grown
+        grown = np.zeros(new_max, dtype=SLAB_DTYPE)
+        grown[:old] = a["slab"]
+        a["slab"] = grown
+        grown = np.full(new_max * self.c.objects, OBJ_LIVE, dtype=np.int32)
+        grown[:old * self.c.objects] = a["freeptr"]
+        a["freeptr"] = grown
         ids = np.zeros(new_max, dtype=np.int32)
         ids[:self.c.nr_free_ids] = a["free_ids"][:self.c.nr_free_ids]
         # new ids stacked so the lowest is used first
@@ -586,8 +574,8 @@ cdef class SlabCache:
 
     def _grow(self, nslabs):
         """Take up to `nslabs` slabs from the page source into the reserve, in
-        the order they will become cpu slabs.  Return False if the page
-        source ran dry before the first."""
+        the order they will become cpu slabs.  Return how many it gave (fewer
+        than `nslabs` when it ran dry)."""
         cdef intp_t npages = 1 << self.c.order
         pfns = []
         alloc = self.page_source.alloc
@@ -603,7 +591,7 @@ cdef class SlabCache:
                                    "not a naturally aligned block")
             pfns.append(pfn)
         if not pfns:
-            return False
+            return 0
         self._cover(min(pfns), max(pfns) + npages)
         if self.c.nr_free_ids < len(pfns):
             self._grow_table(max(2 * self.c.max_slabs, self.c.max_slabs + len(pfns)))
@@ -618,13 +606,13 @@ cdef class SlabCache:
                 while self.c.nr_reserve > first:      # undo this grow
                     self.c.nr_reserve -= 1
                     sid = self.c.reserve[self.c.nr_reserve]
-                    _set_map(&self.c, self.c.slab_pfn[sid], -1)
-                    self.c.slab_state[sid] = SLAB_UNUSED
+                    _set_map(&self.c, self.c.slab[sid].pfn, -1)
+                    self.c.slab[sid].state = SLAB_UNUSED
                     self.c.free_ids[self.c.nr_free_ids] = sid
                     self.c.nr_free_ids += 1
                 raise RuntimeError(f"page_source: alloc({self.c.order}) returned pfn "
                                    f"{pfns[i]:#x}, which cache {self.name!r} already holds")
-        return True
+        return len(pfns)
 
     def _drain(self):
         """Return the pages of discarded slabs to the page source."""
@@ -723,16 +711,19 @@ cdef class SlabCache:
         if n == 0:
             return out_arr
         cdef uint64_t[::1] out = out_arr
-        cdef intp_t done = 0, total = n
+        cdef intp_t done = 0, total = n, want
+        dry = False
         while True:
             with nogil:
                 done = _alloc_loop(&self.c, c, &out[0], done, total)
             if done == total:
                 break
+            if dry:
+                return out_arr[:done].copy()
             # the cpu slab is exhausted and the partial list empty: exactly
             # this many new slabs finish the batch
-            if not self._grow((total - done + self.c.objects - 1) // self.c.objects):
-                return out_arr[:done].copy()
+            want = (total - done + self.c.objects - 1) // self.c.objects
+            dry = self._grow(want) < want
         return out_arr
 
     def free_batch(self, addrs):
@@ -787,15 +778,15 @@ cdef class SlabCache:
             slab_deactivate(&self.c, cpu)
         keep = []
         for sid in self._list(self.c.partial_head):
-            if self.c.slab_inuse[sid] == 0:
+            if self.c.slab[sid].inuse == 0:
                 _discard(&self.c, sid)
             else:
                 keep.append(sid)
-        keep.sort(key=lambda sid: self.c.objects - self.c.slab_inuse[sid])
+        keep.sort(key=lambda sid: self.c.objects - self.c.slab[sid].inuse)
         self.c.partial_head = self.c.partial_tail = -1
         for sid in keep:
             _link_tail(&self.c.partial_head, &self.c.partial_tail,
-                       self.c.slab_prev, self.c.slab_next, sid)
+                       self.c.slab, sid)
         self._drain()
         return int(before - self.c.nr_slabs)
 
@@ -805,7 +796,7 @@ cdef class SlabCache:
         out = []
         while head >= 0:
             out.append(head)
-            head = self.c.slab_next[head]
+            head = self.c.slab[head].next
         return out
 
     @property
@@ -878,9 +869,9 @@ cdef class SlabCache:
         out = np.zeros(len(sids), dtype=[("pfn", "u8"), ("colour", "u4"), ("inuse", "u4"),
                                          ("state", "U7")])
         idx = np.array(sids, dtype=np.intp)
-        out["pfn"] = a["slab_pfn"][idx]
-        out["colour"] = a["slab_colour"][idx]
-        out["inuse"] = a["slab_inuse"][idx]
+        out["pfn"] = a["slab"]["pfn"][idx]
+        out["colour"] = a["slab"]["colour"][idx]
+        out["inuse"] = a["slab"]["inuse"][idx]
         out["state"] = names
         return out
 
@@ -895,12 +886,12 @@ cdef class SlabCache:
         pfn = int(pfn)
         o = pfn - self.c.map_base
         if not (0 <= o < self.c.map_len) or self.c.pfn_map[o] < 0 \
-                or self.c.slab_pfn[self.c.pfn_map[o]] != pfn:
+                or self.c.slab[self.c.pfn_map[o]].pfn != pfn:
             raise ValueError(f"pfn: {pfn:#x} does not start a slab of cache {self.name!r}")
         sid = self.c.pfn_map[o]
-        base = (pfn << PAGE_SHIFT) + self.c.slab_colour[sid]
+        base = (pfn << PAGE_SHIFT) + self.c.slab[sid].colour
         out = []
-        i = self.c.slab_freelist[sid]
+        i = self.c.slab[sid].freelist
         while i != FREE_NONE:
             out.append(base + i * self.c.size)
             i = self.c.freeptr[sid * self.c.objects + i]
@@ -919,7 +910,7 @@ cdef class SlabCache:
         -------
         dict
         """
-        free = sum(self.c.objects - self.c.slab_inuse[sid] for sid in self._list(self.c.partial_head))
+        free = sum(self.c.objects - self.c.slab[sid].inuse for sid in self._list(self.c.partial_head))
         return {"name": self.name, "active_objs": int(self.c.total_objects) - free,
                 "num_objs": int(self.c.total_objects), "objsize": self.c.size,
                 "objperslab": self.c.objects, "pagesperslab": 1 << self.c.order,
