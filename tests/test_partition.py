@@ -152,6 +152,7 @@ class PartitionMachine(RuleBasedStateMachine):
         assert sorted(self.live) == [b[0] for b in blocks if not b[2]]
         assert self.eng.free_bytes == sum(b[1] for b in blocks if b[2])
         assert self.eng.nr_holes == len(self.ref.holes())
+        assert self.eng.holes().tolist() == self.ref.holes()     # the hole chain
         assert self.eng.rover == self.ref.rover
 
 

@@ -2,7 +2,8 @@
 # one range [0, size) with first / best / worst / next fit.
 #
 # The range is a chain of blocks in address order (index-linked over block
-# ids), each free (a hole) or allocated.  Freeing merges a block with free
+# ids), each free (a hole) or allocated; the holes are also chained among
+# themselves, so fits scan holes only.  Freeing merges a block with free
 # neighbours, so two holes are never adjacent.  Allocated blocks are found by
 # offset through an open-addressing hash table (linear probing, backward-shift
 # deletion).
@@ -31,8 +32,11 @@ ctypedef struct part_t:
     uint64_t *blk_off      # [cap] start offset
     uint64_t *blk_len      # [cap] length
     uint8_t *blk_state     # [cap] BLK_*
-    int32_t *blk_prev      # [cap] address-order links
+    int32_t *blk_prev      # [cap] address-order links over every block
     int32_t *blk_next
+    int32_t *hole_prev     # [cap] address-order links over the holes only
+    int32_t *hole_next
+    int32_t hole_head      # lowest hole (-1: none)
     int32_t *free_ids      # stack of unused block ids
     int32_t nr_free_ids
     uint64_t *hkey         # hash: offset of an allocated block, or HASH_EMPTY

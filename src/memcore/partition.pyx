@@ -96,39 +96,63 @@ cdef inline void _drop_block(part_t *p, int32_t b) noexcept nogil:
     p.nr_free_ids += 1
 
 
+cdef inline void _hole_insert_after(part_t *p, int32_t q, int32_t b) noexcept nogil:
+    # put block b on the hole chain after hole q (q = -1: first)
+    cdef int32_t nx = p.hole_head if q < 0 else p.hole_next[q]
+    p.hole_prev[b] = q
+    p.hole_next[b] = nx
+    if q < 0:
+        p.hole_head = b
+    else:
+        p.hole_next[q] = b
+    if nx >= 0:
+        p.hole_prev[nx] = b
+
+
+cdef inline void _hole_remove(part_t *p, int32_t b) noexcept nogil:
+    cdef int32_t pr = p.hole_prev[b], nx = p.hole_next[b]
+    if pr >= 0:
+        p.hole_next[pr] = nx
+    else:
+        p.hole_head = nx
+    if nx >= 0:
+        p.hole_prev[nx] = pr
+
+
 cdef inline int32_t _find_hole(part_t *p, uint64_t n) noexcept nogil:
-    cdef int32_t b = p.head, best = -1, start
+    cdef int32_t b = p.hole_head, best = -1, start
     cdef uint64_t len_, bestlen = 0
     if p.fit == FIT_FIRST:
         while b >= 0:
-            if p.blk_state[b] == BLK_HOLE and p.blk_len[b] >= n:
+            if p.blk_len[b] >= n:
                 return b
-            b = p.blk_next[b]
+            b = p.hole_next[b]
         return -1
     if p.fit == FIT_NEXT:
-        # first block that ends past the rover; search from it, wrapping
+        # first hole that ends past the rover; search from it, wrapping
         while b >= 0 and p.blk_off[b] + p.blk_len[b] <= p.rover:
-            b = p.blk_next[b]
+            b = p.hole_next[b]
         if b < 0:
-            b = p.head
+            b = p.hole_head
+        if b < 0:
+            return -1
         start = b
         while True:
-            if p.blk_state[b] == BLK_HOLE and p.blk_len[b] >= n:
+            if p.blk_len[b] >= n:
                 return b
-            b = p.blk_next[b]
+            b = p.hole_next[b]
             if b < 0:
-                b = p.head
+                b = p.hole_head
             if b == start:
                 return -1
     while b >= 0:
-        if p.blk_state[b] == BLK_HOLE:
-            len_ = p.blk_len[b]
-            if len_ >= n:
-                if best < 0 or (p.fit == FIT_BEST and len_ < bestlen) \
-                        or (p.fit == FIT_WORST and len_ > bestlen):
-                    best = b
-                    bestlen = len_
-        b = p.blk_next[b]
+        len_ = p.blk_len[b]
+        if len_ >= n:
+            if best < 0 or (p.fit == FIT_BEST and len_ < bestlen) \
+                    or (p.fit == FIT_WORST and len_ > bestlen):
+                best = b
+                bestlen = len_
+        b = p.hole_next[b]
     return best
 
 
@@ -140,6 +164,7 @@ cdef int64_t part_alloc(part_t *p, uint64_t n) noexcept nogil:
     off = p.blk_off[h]
     if p.blk_len[h] == n:
         a = h                          # the hole is used up
+        _hole_remove(p, h)
         p.nr_holes -= 1
     else:
         a = _new_block(p)              # carve [off, off + n) below the hole
@@ -170,22 +195,35 @@ cdef int32_t part_lookup(part_t *p, uint64_t off) noexcept nogil:
 
 
 cdef inline void _free_block(part_t *p, int32_t b) noexcept nogil:
-    cdef int32_t pr, nx
+    cdef int32_t pr = p.blk_prev[b], nx = p.blk_next[b], q
+    cdef bint pr_hole = pr >= 0 and p.blk_state[pr] == BLK_HOLE
+    cdef bint nx_hole = nx >= 0 and p.blk_state[nx] == BLK_HOLE
     _hash_del_slot(p, <uint64_t>_hash_slot(p, p.blk_off[b]))
-    p.blk_state[b] = BLK_HOLE
     p.free_bytes += p.blk_len[b]
     p.nr_alloc -= 1
-    p.nr_holes += 1
-    nx = p.blk_next[b]
-    if nx >= 0 and p.blk_state[nx] == BLK_HOLE:       # absorb the hole above
-        p.blk_len[b] += p.blk_len[nx]
+    if pr_hole and nx_hole:            # bridge two holes: one remains
+        p.blk_len[pr] += p.blk_len[b] + p.blk_len[nx]
+        _hole_remove(p, nx)
         _drop_block(p, nx)
-        p.nr_holes -= 1
-    pr = p.blk_prev[b]
-    if pr >= 0 and p.blk_state[pr] == BLK_HOLE:       # join the hole below
-        p.blk_len[pr] += p.blk_len[b]
         _drop_block(p, b)
         p.nr_holes -= 1
+    elif pr_hole:                      # grow the hole below
+        p.blk_len[pr] += p.blk_len[b]
+        _drop_block(p, b)
+    elif nx_hole:                      # b takes over the hole above
+        p.blk_state[b] = BLK_HOLE
+        p.blk_len[b] += p.blk_len[nx]
+        q = p.hole_prev[nx]
+        _hole_remove(p, nx)
+        _hole_insert_after(p, q, b)
+        _drop_block(p, nx)
+    else:                              # a new hole, after the nearest hole below
+        p.blk_state[b] = BLK_HOLE
+        q = pr
+        while q >= 0 and p.blk_state[q] != BLK_HOLE:
+            q = p.blk_prev[q]
+        _hole_insert_after(p, q, b)
+        p.nr_holes += 1
 
 
 cdef int part_free(part_t *p, uint64_t off) noexcept nogil:
@@ -268,7 +306,8 @@ cdef class PartitionAllocator:
         self.p.nr_alloc = 0
         self._arr = {"blk_off": np.zeros(0, np.uint64), "blk_len": np.zeros(0, np.uint64),
                      "blk_state": np.zeros(0, np.uint8), "blk_prev": np.zeros(0, np.int32),
-                     "blk_next": np.zeros(0, np.int32), "free_ids": np.zeros(0, np.int32)}
+                     "blk_next": np.zeros(0, np.int32), "hole_prev": np.zeros(0, np.int32),
+                     "hole_next": np.zeros(0, np.int32), "free_ids": np.zeros(0, np.int32)}
         self._reserve(16)
         b = _new_block(&self.p)
         self.p.blk_off[b] = 0
@@ -277,11 +316,14 @@ cdef class PartitionAllocator:
         self.p.blk_prev[b] = -1
         self.p.blk_next[b] = -1
         self.p.head = b
+        self.p.hole_head = -1
+        _hole_insert_after(&self.p, -1, b)
 
     cdef _bind(self):
         cdef uint64_t[::1] off = self._arr["blk_off"], ln = self._arr["blk_len"]
         cdef uint8_t[::1] st = self._arr["blk_state"]
         cdef int32_t[::1] pr = self._arr["blk_prev"], nx = self._arr["blk_next"]
+        cdef int32_t[::1] hp = self._arr["hole_prev"], hn = self._arr["hole_next"]
         cdef int32_t[::1] ids = self._arr["free_ids"], hv = self._arr["hval"]
         cdef uint64_t[::1] hk = self._arr["hkey"]
         self.p.blk_off = &off[0]
@@ -289,6 +331,8 @@ cdef class PartitionAllocator:
         self.p.blk_state = &st[0]
         self.p.blk_prev = &pr[0]
         self.p.blk_next = &nx[0]
+        self.p.hole_prev = &hp[0]
+        self.p.hole_next = &hn[0]
         self.p.free_ids = &ids[0]
         self.p.hkey = &hk[0]
         self.p.hval = &hv[0]
@@ -300,7 +344,8 @@ cdef class PartitionAllocator:
         old = self.p.cap
         cap = max(16, 2 * old, old + extra)
         a = self._arr
-        for f in ("blk_off", "blk_len", "blk_state", "blk_prev", "blk_next"):
+        for f in ("blk_off", "blk_len", "blk_state", "blk_prev", "blk_next", "hole_prev",
+                  "hole_next"):
             grown = np.zeros(cap, dtype=a[f].dtype)
             grown[:old] = a[f]
             a[f] = grown
@@ -467,8 +512,12 @@ cdef class PartitionAllocator:
         numpy.ndarray
             Structured, fields ``offset`` and ``size`` (uint64).
         """
-        b = self.blocks()
-        return b[b["free"]][["offset", "size"]].astype([("offset", "u8"), ("size", "u8")])
+        rows = []
+        b = self.p.hole_head
+        while b >= 0:
+            rows.append((self.p.blk_off[b], self.p.blk_len[b]))
+            b = self.p.hole_next[b]
+        return np.array(rows, dtype=[("offset", "u8"), ("size", "u8")])
 
     def fragmentation(self):
         """Fragmentation figures.
