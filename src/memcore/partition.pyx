@@ -82,15 +82,20 @@ cdef inline int32_t _new_block(part_t *p) noexcept nogil:
     return p.free_ids[p.nr_free_ids]
 
 
+cdef inline void _unlink(int32_t *prev, int32_t *next, int32_t *head, int32_t b) noexcept nogil:
+    # take b out of the chain linked by prev/next whose first element is *head
+    cdef int32_t pr = prev[b], nx = next[b]
+    if pr >= 0:
+        next[pr] = nx
+    else:
+        head[0] = nx
+    if nx >= 0:
+        prev[nx] = pr
+
+
 cdef inline void _drop_block(part_t *p, int32_t b) noexcept nogil:
     # unlink b from the address chain and recycle its id
-    cdef int32_t pr = p.blk_prev[b], nx = p.blk_next[b]
-    if pr >= 0:
-        p.blk_next[pr] = nx
-    else:
-        p.head = nx
-    if nx >= 0:
-        p.blk_prev[nx] = pr
+    _unlink(p.blk_prev, p.blk_next, &p.head, b)
     p.blk_state[b] = BLK_UNUSED
     p.free_ids[p.nr_free_ids] = b
     p.nr_free_ids += 1
@@ -110,13 +115,7 @@ cdef inline void _hole_insert_after(part_t *p, int32_t q, int32_t b) noexcept no
 
 
 cdef inline void _hole_remove(part_t *p, int32_t b) noexcept nogil:
-    cdef int32_t pr = p.hole_prev[b], nx = p.hole_next[b]
-    if pr >= 0:
-        p.hole_next[pr] = nx
-    else:
-        p.hole_head = nx
-    if nx >= 0:
-        p.hole_prev[nx] = pr
+    _unlink(p.hole_prev, p.hole_next, &p.hole_head, b)
 
 
 cdef inline int32_t _find_hole(part_t *p, uint64_t n) noexcept nogil:
