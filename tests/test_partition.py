@@ -158,3 +158,12 @@ class PartitionMachine(RuleBasedStateMachine):
 
 TestPartitionMachine = PartitionMachine.TestCase
 TestPartitionMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import memcore.partition
+
+    res = doctest.testmod(memcore.partition)
+    assert res.attempted > 0 and res.failed == 0

@@ -202,3 +202,12 @@ class ReplacerMachine(RuleBasedStateMachine):
 
 TestReplacerMachine = ReplacerMachine.TestCase
 TestReplacerMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import memcore.replace
+
+    res = doctest.testmod(memcore.replace)
+    assert res.attempted > 0 and res.failed == 0

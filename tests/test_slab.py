@@ -313,3 +313,12 @@ class SlabMachine(RuleBasedStateMachine):
 
 TestSlabMachine = SlabMachine.TestCase
 TestSlabMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import memcore.slab
+
+    res = doctest.testmod(memcore.slab)
+    assert res.attempted > 0 and res.failed == 0

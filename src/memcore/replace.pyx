@@ -630,7 +630,9 @@ cdef class Replacer:
     --------
     >>> from memcore.replace import Replacer
     >>> r = Replacer(2, "lru")
-    >>> r.insert(10); r.insert(11); r.touch(10)
+    >>> for page in (10, 11):
+    ...     _ = r.insert(page)
+    >>> r.touch(10)
     >>> r.victim()
     11
     """
