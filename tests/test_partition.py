@@ -167,3 +167,19 @@ def test_docstring_examples():
 
     res = doctest.testmod(memcore.partition)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_pickle_checkpoint_resumes_identically():
+    import pickle
+
+    p = PartitionAllocator(5000, fit="next")
+    offs = p.alloc_batch(np.arange(1, 60))
+    p.free_batch(offs[::2])
+    q = pickle.loads(pickle.dumps(p))
+    assert q.blocks().tolist() == p.blocks().tolist() and q.rover == p.rover
+    sizes = np.arange(5, 300, 7)
+    assert np.array_equal(p.alloc_batch(sizes), q.alloc_batch(sizes))
+    p.free_batch(offs[1::2])
+    q.free_batch(offs[1::2])
+    assert q.blocks().tolist() == p.blocks().tolist()
+    assert set(q.state()) >= {"blk_off", "hkey"}

@@ -211,3 +211,29 @@ def test_docstring_examples():
 
     res = doctest.testmod(memcore.replace)
     assert res.attempted > 0 and res.failed == 0
+
+
+@pytest.mark.parametrize("policy", ["fifo", "lru", "nru", "second_chance", "clock", "lru2q"])
+def test_pickle_checkpoint_resumes_identically(policy):
+    import pickle
+
+    rng = np.random.default_rng(3)
+    refs = rng.integers(0, 12, 400).tolist()
+
+    def drive(r, refs):
+        out = []
+        for p in refs:
+            if p in r:
+                r.touch(p)
+            else:
+                if len(r) == r.frames:
+                    out.append(r.victim())
+                    r.remove(out[-1])
+                r.insert(p)
+        return out
+
+    r = Replacer(5, policy)
+    drive(r, refs[:200])
+    r2 = pickle.loads(pickle.dumps(r))
+    assert drive(r, refs[200:]) == drive(r2, refs[200:])
+    assert r.frame_pages.tolist() == r2.frame_pages.tolist()

@@ -322,3 +322,21 @@ def test_docstring_examples():
 
     res = doctest.testmod(memcore.slab)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_pickle_checkpoint_resumes_identically():
+    import pickle
+
+    src = RefPageSource(64)
+    c = SlabCache("p", 300, page_source=src, colouring=True, nr_cpus=2)
+    a = c.alloc_batch(100)
+    c.free_batch(a[::3])
+    c2 = pickle.loads(pickle.dumps(c))
+    assert c2.slabinfo_row() == c.slabinfo_row() and c2.slabs().tolist() == c.slabs().tolist()
+    assert c2.state()["slab"].dtype == c.state()["slab"].dtype
+    for cache in (c, c2):
+        cache.free_batch(a[1::3])
+        cache.alloc_batch(77, cpu=1)
+    assert np.array_equal(c.alloc_batch(50), c2.alloc_batch(50))
+    assert c2.slabs().tolist() == c.slabs().tolist()
+    assert c2.page_source.calls == src.calls

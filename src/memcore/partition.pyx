@@ -543,6 +543,41 @@ cdef class PartitionAllocator:
             "external_fragmentation": 1.0 - largest / free if free else 0.0,
         }
 
+    def state(self):
+        """The allocator's state arrays, as zero-copy numpy views.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            Per block id: ``blk_off``, ``blk_len``, ``blk_state`` (0 unused,
+            1 hole, 2 allocated), ``blk_prev``/``blk_next`` (address chain),
+            ``hole_prev``/``hole_next`` (hole chain); ``free_ids``; the hash
+            table ``hkey``/``hval``.  Writing to them corrupts the allocator.
+        """
+        return dict(self._arr)
+
+    def __reduce__(self):
+        p = &self.p
+        sc = dict(rover=p.rover, head=p.head, cap=p.cap, nr_free_ids=p.nr_free_ids,
+                  hmask=p.hmask, hshift=p.hshift, free_bytes=p.free_bytes,
+                  nr_holes=p.nr_holes, nr_alloc=p.nr_alloc, hole_head=p.hole_head)
+        return (_restore_partition, (int(p.size), self.fit, sc, self._arr))
+
+    def _restore(self, sc, arrays):
+        p = &self.p
+        self._arr = {k: np.array(v, copy=True) for k, v in arrays.items()}
+        p.rover, p.head, p.cap = sc["rover"], sc["head"], sc["cap"]
+        p.nr_free_ids, p.hmask, p.hshift = sc["nr_free_ids"], sc["hmask"], sc["hshift"]
+        p.free_bytes, p.nr_holes, p.nr_alloc = sc["free_bytes"], sc["nr_holes"], sc["nr_alloc"]
+        p.hole_head = sc["hole_head"]
+        self._bind()
+
     def __repr__(self):
         return (f"PartitionAllocator(size={self.p.size}, fit={self.fit!r}, "
                 f"allocated={self.p.nr_alloc}, holes={self.p.nr_holes}, free={self.p.free_bytes})")
+
+
+def _restore_partition(size, fit, scalars, arrays):
+    p = PartitionAllocator(size, fit)
+    p._restore(scalars, arrays)
+    return p

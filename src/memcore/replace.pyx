@@ -640,12 +640,14 @@ cdef class Replacer:
     cdef _ReplState st
     cdef dict slot_of
     cdef readonly str policy
+    cdef tuple _ctor
 
     def __init__(self, frames, policy, clear_interval=None, ref_on_load=True):
         code = _policy_code(policy, online=True)
         frames = int(frames)
         if clear_interval is None:
             clear_interval = frames
+        self._ctor = (frames, policy, int(clear_interval), bool(ref_on_load))
         self.st = _ReplState(frames, code, int(clear_interval), bool(ref_on_load))
         self.slot_of = {}
         self.policy = POLICIES[code]
@@ -725,6 +727,21 @@ cdef class Replacer:
             raise KeyError(f"page {page} is not resident")
         repl_remove(&self.st.r, s)
 
+    def __reduce__(self):
+        r = &self.st.r
+        sc = (r.nused, r.hand, r.since_clear, r.nfree, r.head[0], r.head[1], r.tail[0],
+              r.tail[1], r.count[0], r.count[1])
+        arrays = {k: getattr(self.st, k) for k in _STATE_ARRAYS}
+        return (_restore_replacer, (self._ctor, sc, arrays, self.slot_of))
+
+    def _restore(self, sc, arrays, slot_of):
+        for k in _STATE_ARRAYS:
+            getattr(self.st, k)[:] = arrays[k]
+        r = &self.st.r
+        (r.nused, r.hand, r.since_clear, r.nfree, r.head[0], r.head[1], r.tail[0],
+         r.tail[1], r.count[0], r.count[1]) = sc
+        self.slot_of = dict(slot_of)
+
     def clear_referenced(self):
         """Clear every R (referenced) bit, as a periodic NRU clock tick does."""
         self.st.rbit[:] = 0
@@ -771,3 +788,13 @@ cdef class Replacer:
             out.append(int(self.st.page[s]))
             s = self.st.r.next[s]
         return np.array(out, dtype=np.int64)
+
+
+_STATE_ARRAYS = ("page", "prev", "next", "lst", "rbit", "mbit", "key", "heap", "heappos",
+                 "freeslots")
+
+
+def _restore_replacer(ctor, scalars, arrays, slot_of):
+    r = Replacer(*ctor)
+    r._restore(scalars, arrays, slot_of)
+    return r

@@ -444,6 +444,7 @@ cdef class SlabCache:
     cdef readonly bint colouring
     cdef int colour_next
     cdef dict _arr
+    cdef dict _ctor
 
     def __init__(self, name, object_size, align=8, page_source=None, *, hwcache_align=False,
                  colouring=False, nr_cpus=1, min_objects=None, min_order=0,
@@ -463,6 +464,10 @@ cdef class SlabCache:
         if not 0 <= min_order <= max_order <= MAX_PAGE_ORDER:
             raise ValueError(f"max_order: need 0 <= min_order <= max_order <= {MAX_PAGE_ORDER}, "
                              f"got min_order={min_order}, max_order={max_order}")
+        self._ctor = dict(name=str(name), object_size=object_size, align=align,
+                          hwcache_align=bool(hwcache_align), colouring=bool(colouring),
+                          nr_cpus=nr_cpus, min_objects=min_objects, min_order=int(min_order),
+                          max_order=int(max_order))
         self.name = str(name)
         self.page_source = page_source
         self.object_size = object_size
@@ -928,9 +933,57 @@ cdef class SlabCache:
         """
         return format_slabinfo_row(self.slabinfo())
 
+    def state(self):
+        """The cache's state arrays, as zero-copy numpy views.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``slab`` (records of :data:`SLAB_DTYPE`, by slab id), ``freeptr``
+            (the in-slot word of every object, by ``slab id * objects +
+            index``), ``cpu_slab``, ``pfn_map``, ``free_ids``, ``reserve``,
+            ``discard_pfn``.  Writing to them corrupts the cache.
+        """
+        return dict(self._arr)
+
+    def _scalars(self):
+        c = &self.c
+        return dict(max_slabs=c.max_slabs, partial_head=c.partial_head,
+                    partial_tail=c.partial_tail, nr_partial=c.nr_partial,
+                    full_head=c.full_head, full_tail=c.full_tail, nr_full=c.nr_full,
+                    nr_free_ids=c.nr_free_ids, nr_reserve=c.nr_reserve,
+                    nr_discard=c.nr_discard, map_base=c.map_base, map_len=c.map_len,
+                    nr_slabs=c.nr_slabs, inuse_objects=c.inuse_objects,
+                    total_objects=c.total_objects, colour_next=self.colour_next)
+
+    def _restore(self, sc, arrays):
+        c = &self.c
+        self._arr = {k: np.array(v, copy=True) for k, v in arrays.items()}
+        c.max_slabs = sc["max_slabs"]
+        c.partial_head, c.partial_tail = sc["partial_head"], sc["partial_tail"]
+        c.nr_partial = sc["nr_partial"]
+        c.full_head, c.full_tail, c.nr_full = sc["full_head"], sc["full_tail"], sc["nr_full"]
+        c.nr_free_ids, c.nr_reserve = sc["nr_free_ids"], sc["nr_reserve"]
+        c.nr_discard = sc["nr_discard"]
+        c.map_base, c.map_len = sc["map_base"], sc["map_len"]
+        c.nr_slabs, c.inuse_objects = sc["nr_slabs"], sc["inuse_objects"]
+        c.total_objects = sc["total_objects"]
+        self.colour_next = sc["colour_next"]
+        self._bind()
+
+    def __reduce__(self):
+        # pickles the page source too: a checkpoint is cache + its pages
+        return (_restore_slab_cache, (self._ctor, self.page_source, self._scalars(), self._arr))
+
     def __repr__(self):
         return (f"SlabCache({self.name!r}, size={self.c.size}, objects={self.c.objects}, "
                 f"order={self.c.order}, slabs={self.c.nr_slabs}, inuse={self.c.inuse_objects})")
+
+
+def _restore_slab_cache(ctor, page_source, scalars, arrays):
+    cache = SlabCache(page_source=page_source, **ctor)
+    cache._restore(scalars, arrays)
+    return cache
 
 
 def format_slabinfo_row(d):
