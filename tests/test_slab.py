@@ -1,5 +1,6 @@
 """memcore.slab: SLUB geometry, addresses, errors, slabinfo, and a state
 machine against the reference cache."""
+import os
 import re
 
 import numpy as np
@@ -340,3 +341,44 @@ def test_pickle_checkpoint_resumes_identically():
     assert np.array_equal(c.alloc_batch(50), c2.alloc_batch(50))
     assert c2.slabs().tolist() == c.slabs().tolist()
     assert c2.page_source.calls == src.calls
+
+
+def _present_cpus():
+    try:
+        with open("/sys/devices/system/cpu/present") as f:
+            spec = f.read().strip()
+    except OSError:
+        return os.cpu_count() or 1
+    n = 0
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        n += int(hi or lo) - int(lo) + 1
+    return n
+
+
+def test_orders_match_every_cache_of_this_host():
+    # SLUB picks a cache's order from its slot size alone, so every row of
+    # the host's /proc/slabinfo is a test case: <objsize> -> <objperslab>,
+    # <pagesperslab>.  Needs the Linux 6.7+ calculate_order and no boot-time
+    # overrides of the order parameters.
+    try:
+        with open("/proc/slabinfo") as f:
+            rows = f.read().splitlines()
+        with open("/proc/cmdline") as f:
+            cmdline = f.read()
+    except OSError:
+        pytest.skip("/proc/slabinfo is not readable here")
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+    if not rows or rows[0] != "slabinfo - version: 2.1" or release < (6, 7):
+        pytest.skip("needs a Linux 6.7+ SLUB slabinfo")
+    if re.search(r"sl[au]b_(min_objects|max_order|min_order)", cmdline):
+        pytest.skip("slab order parameters overridden on the kernel command line")
+    cpus = _present_cpus()
+    mismatched = []
+    for row in rows[2:]:
+        f = row.split()
+        size, objs, pages = int(f[3]), int(f[4]), int(f[5])
+        order = calculate_order(size, nr_cpus=cpus)
+        if ((4096 << order) // size, 1 << order) != (objs, pages):
+            mismatched.append(row)
+    assert len(rows) > 10 and not mismatched
