@@ -54,3 +54,14 @@ cdef int32_t part_lookup(part_t *p, uint64_t off) noexcept nogil
 # Free the allocated block starting at off: 0, or -1 (nothing changed) if
 # no allocated block starts there.
 cdef int part_free(part_t *p, uint64_t off) noexcept nogil
+
+
+# The Python class, for C users: ``alloc.c_part()`` is its state.  part_alloc
+# needs a free block id per call: make room first with ``alloc._reserve(n)``
+# (the batch methods do) before n allocations in a nogil loop.
+cdef class PartitionAllocator:
+    cdef part_t p
+    cdef readonly str fit
+    cdef dict _arr
+    cdef part_t *c_part(self) noexcept
+    cdef _bind(self)

@@ -284,10 +284,6 @@ cdef class PartitionAllocator:
     0
     """
 
-    cdef part_t p
-    cdef readonly str fit
-    cdef dict _arr
-
     def __init__(self, size, fit="first"):
         size = int(size)
         if size < 1 or size >= 1 << 62:
@@ -317,6 +313,9 @@ cdef class PartitionAllocator:
         self.p.head = b
         self.p.hole_head = -1
         _hole_insert_after(&self.p, -1, b)
+
+    cdef part_t *c_part(self) noexcept:
+        return &self.p
 
     cdef _bind(self):
         cdef uint64_t[::1] off = self._arr["blk_off"], ln = self._arr["blk_len"]

@@ -60,3 +60,19 @@ cdef int32_t repl_victim(repl_t *r) noexcept nogil
 cdef void repl_remove(repl_t *r, int32_t s) noexcept nogil
 # One reference has been processed (nru's periodic clearing of R bits).
 cdef void repl_tick(repl_t *r) noexcept nogil
+
+
+cdef class _ReplState:
+    cdef repl_t r
+    cdef public object page, prev, next, lst, rbit, mbit, key, heap, heappos, freeslots
+    cdef _bind(self)
+
+# The online Python class, for C users: ``r.c_state()`` is its state.  The
+# Python methods keep a page -> frame dict that the C functions do not see:
+# drive one Replacer either from Python or from C, not both.
+cdef class Replacer:
+    cdef _ReplState st
+    cdef dict slot_of
+    cdef readonly str policy
+    cdef tuple _ctor
+    cdef repl_t *c_state(self) noexcept

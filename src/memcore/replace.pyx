@@ -395,9 +395,6 @@ cdef intp_t _run(repl_t *r, const int64_t *ids, int64_t lo, intp_t n, int32_t *s
 cdef class _ReplState:
     """The arrays behind one :c:type:`repl_t` (shared by both faces)."""
 
-    cdef repl_t r
-    cdef public object page, prev, next, lst, rbit, mbit, key, heap, heappos, freeslots
-
     def __init__(self, int frames, int policy, int clear_interval, bint ref_on_load):
         if frames < 1:
             raise ValueError(f"frames: need at least 1 frame, got {frames}")
@@ -637,11 +634,6 @@ cdef class Replacer:
     11
     """
 
-    cdef _ReplState st
-    cdef dict slot_of
-    cdef readonly str policy
-    cdef tuple _ctor
-
     def __init__(self, frames, policy, clear_interval=None, ref_on_load=True):
         code = _policy_code(policy, online=True)
         frames = int(frames)
@@ -726,6 +718,9 @@ cdef class Replacer:
         if s is None:
             raise KeyError(f"page {page} is not resident")
         repl_remove(&self.st.r, s)
+
+    cdef repl_t *c_state(self) noexcept:
+        return &self.st.r
 
     def __reduce__(self):
         r = &self.st.r

@@ -95,3 +95,25 @@ cdef void slab_install(slab_cache_t *s, intp_t cpu, int32_t sid) noexcept nogil
 cdef int slab_reserve(slab_cache_t *s, pfn_t pfn, uint32_t colour) except -1 nogil
 # Move cpu's slab to the partial or full list (or queue it for discard).
 cdef void slab_deactivate(slab_cache_t *s, intp_t cpu) noexcept nogil
+
+
+# The Python class, for C users: ``cache.c_cache()`` is its state.  In a
+# nogil loop call slab_alloc_obj / slab_free_obj on it; when slab_alloc_obj
+# says SLAB_ENOSLAB, leave the loop and call ``cache.alloc()`` (which takes a
+# slab from the page source); after frees, ``cache.drain()`` gives the pages
+# of discarded slabs (s.nr_discard > 0) back to the page source.
+cdef class SlabCache:
+    cdef slab_cache_t c
+    cdef readonly str name
+    cdef readonly object page_source
+    cdef readonly int object_size
+    cdef readonly int align
+    cdef readonly int offset
+    cdef readonly int colour_off
+    cdef readonly int colour
+    cdef readonly bint colouring
+    cdef int colour_next
+    cdef dict _arr
+    cdef dict _ctor
+    cdef slab_cache_t *c_cache(self) noexcept
+    cdef _bind(self)

@@ -433,19 +433,6 @@ cdef class SlabCache:
     ('0x100000', '0x100068')
     """
 
-    cdef slab_cache_t c
-    cdef readonly str name
-    cdef readonly object page_source
-    cdef readonly int object_size
-    cdef readonly int align
-    cdef readonly int offset
-    cdef readonly int colour_off
-    cdef readonly int colour
-    cdef readonly bint colouring
-    cdef int colour_next
-    cdef dict _arr
-    cdef dict _ctor
-
     def __init__(self, name, object_size, align=8, page_source=None, *, hwcache_align=False,
                  colouring=False, nr_cpus=1, min_objects=None, min_order=0,
                  max_order=SLUB_MAX_ORDER):
@@ -517,6 +504,9 @@ cdef class SlabCache:
         self._grow_table(4)
 
     # -- array management (Python only, never inside a nogil loop)
+
+    cdef slab_cache_t *c_cache(self) noexcept:
+        return &self.c
 
     cdef _bind(self):
         cdef slab_t[::1] sl = self._arr["slab"]
@@ -619,8 +609,12 @@ cdef class SlabCache:
                                    f"{pfns[i]:#x}, which cache {self.name!r} already holds")
         return len(pfns)
 
-    def _drain(self):
-        """Return the pages of discarded slabs to the page source."""
+    def drain(self):
+        """Return the pages of slabs discarded by frees to the page source.
+
+        The Python methods do this themselves; C callers of
+        ``slab_free_obj`` call it after their loop.
+        """
         cdef intp_t n = self.c.nr_discard
         if n == 0:
             return
@@ -674,7 +668,7 @@ cdef class SlabCache:
         rc = slab_free_obj(&self.c, addr)
         if rc != SLAB_OK:
             self._raise(rc, addr)
-        self._drain()
+        self.drain()
 
     def owns(self, addr):
         """Whether `addr` lies in one of this cache's slabs (live or free).
@@ -763,7 +757,7 @@ cdef class SlabCache:
             done = _free_loop(&self.c, &a[0], n, &sids[0], &idxs[0], &err)
         if done != n:
             self._raise(err, int(a[done]), f"_batch: addrs[{done}]")
-        self._drain()
+        self.drain()
 
     # -- shrinking
 
@@ -792,7 +786,7 @@ cdef class SlabCache:
         for sid in keep:
             _link_tail(&self.c.partial_head, &self.c.partial_tail,
                        self.c.slab, sid)
-        self._drain()
+        self.drain()
         return int(before - self.c.nr_slabs)
 
     # -- inspection
