@@ -308,7 +308,7 @@ cdef int slab_check_obj(slab_cache_t *s, addr_t addr, int32_t *sid, int32_t *idx
     if pfn < s.map_base or pfn - s.map_base >= <pfn_t>s.map_len:
         return SLAB_EFOREIGN
     sd = s.pfn_map[pfn - s.map_base]
-    if sd < 0:
+    if sd < 0 or s.slab[sd].state == SLAB_RESERVE:
         return SLAB_EFOREIGN
     base = (s.slab[sd].pfn << PAGE_SHIFT) + s.slab[sd].colour
     if addr < base:
