@@ -286,9 +286,30 @@ OPS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(st.lists(OPS, min_size=1, max_size=30))
-def test_random_sequences_match_kernel(ops):
+def test_random_pipe_sequences_match_kernel(ops):
     script = [("pipe", "p0"), ("pipe", "p1"), ("epoll", "e"), ("epoll", "f")] + [
         tuple(op) for op in ops]
     check(script)
+
+
+SOCK_ENDS = ["s0.a", "s0.b"]
+SOCK_EVENTS = st.sampled_from([IN, OUT, IN | OUT, IN | ET, OUT | ET, IN | OUT | ET,
+                               IN | select.EPOLLRDHUP | ET, IN | ONESHOT, 0])
+SOCK_OPS = st.one_of(
+    st.tuples(st.just("ctl"), st.just("e"), st.sampled_from(["add", "mod", "del"]),
+              st.sampled_from(SOCK_ENDS), SOCK_EVENTS),
+    st.tuples(st.just("write"), st.sampled_from(SOCK_ENDS), st.integers(1, 300)),
+    st.tuples(st.just("read"), st.sampled_from(SOCK_ENDS), st.integers(1, 300)),
+    st.tuples(st.just("wait"), st.just("e"), st.integers(1, 3)),
+    st.tuples(st.just("close"), st.sampled_from(SOCK_ENDS)),
+)
+
+
+@settings(deadline=None)
+@given(st.lists(SOCK_OPS, min_size=1, max_size=25))
+def test_random_socket_sequences_match_kernel(ops):
+    # Small messages only: far from the send-buffer limit, where the model's
+    # byte accounting is an approximation of skb->truesize.
+    check([("socketpair", "s0"), ("epoll", "e")] + [tuple(op) for op in ops])
