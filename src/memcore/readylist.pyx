@@ -24,6 +24,7 @@ import numpy as np
 cimport numpy as cnp
 
 from libc.errno cimport EBADF, EEXIST, EINVAL, ENOENT
+from libc.string cimport memcpy, memset
 
 from memcore._typedefs cimport intp_t, int16_t, int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -438,6 +439,16 @@ def _as_events_array(events, n, name):
     if n and (int(a.min()) < 0 or int(a.max()) > 0xFFFFFFFF):
         raise ValueError(f"{name} must hold 32-bit event masks")
     return np.ascontiguousarray(a, dtype=np.uint32)
+
+
+cdef cnp.ndarray _out_array(a, int typenum, name):
+    # A writable, C-contiguous, one-dimensional array of exactly `typenum`.
+    if (type(a) is not np.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>a) != typenum
+            or cnp.PyArray_NDIM(<cnp.ndarray>a) != 1
+            or not cnp.PyArray_ISCARRAY(<cnp.ndarray>a)):
+        raise TypeError(f"{name} must be a writable contiguous 1-d numpy array of "
+                        f"{cnp.PyArray_DescrFromType(typenum)}")
+    return <cnp.ndarray>a
 
 
 def _check_mask(events, what):
@@ -879,19 +890,23 @@ cdef class EventPoll:
         int
             Number of events written.
         """
-        cdef int32_t[::1] of = out_fds
-        cdef uint32_t[::1] oe = out_events
-        if of.shape[0] != oe.shape[0]:
+        cdef cnp.ndarray of = _out_array(out_fds, cnp.NPY_INT32, "out_fds")
+        cdef cnp.ndarray oe = _out_array(out_events, cnp.NPY_UINT32, "out_events")
+        cdef intp_t n = cnp.PyArray_DIM(of, 0), got
+        if cnp.PyArray_DIM(oe, 0) != n:
             raise ValueError(f"out_fds and out_events differ in length "
-                             f"({of.shape[0]} != {oe.shape[0]})")
-        self._no_transfer("epoll_wait")
-        cdef intp_t n = of.shape[0], got
+                             f"({n} != {cnp.PyArray_DIM(oe, 0)})")
+        if self.ep.ovflist != EP_UNACTIVE:
+            self._no_transfer("epoll_wait")
         if n == 0:
             self.ep.stats[ST_WAITS] += 1
             return 0
-        self._check_maxevents(n)
+        if n > EP_MAX_EVENTS:
+            self._check_maxevents(n)
+        cdef int32_t *fp = <int32_t *>cnp.PyArray_DATA(of)
+        cdef uint32_t *ep_ = <uint32_t *>cnp.PyArray_DATA(oe)
         with nogil:
-            got = ep_wait(&self.ep, &of[0], &oe[0], n)
+            got = ep_wait(&self.ep, fp, ep_, n)
         return got
 
     def scan_begin(self):
@@ -1153,29 +1168,51 @@ cdef class Source:
         self._entries = list(state["entries"])
 
 
+cdef enum:
+    PS_CALLS = 0
+    PS_SCANNED = 1
+    PS_READY = 2
+    PS_FROM_USER = 3
+    PS_TO_USER = 4
+    PS_NSTATS = 5
+    FDSET_WORDS = 16     # FD_SETSIZE / 64: unsigned longs in an fd_set
+
+_PS_NAMES = ("calls", "scanned", "ready", "bytes_from_user", "bytes_to_user")
+
+
 cdef class _Readiness:
     # The ->poll() result of every descriptor of a process, for poll/select.
     cdef object _mask
+    cdef uint32_t *mp
+    cdef intp_t nmask
     cdef readonly intp_t nr_open
-    cdef object _stats
+    cdef uint64_t st[PS_NSTATS]
 
     def __cinit__(self, nr_open=NR_OPEN, *args, **kwargs):
         self.nr_open = _check_nr_open(nr_open)
         self._mask = np.full(0, EPOLL_NVAL, dtype=np.uint32)
-        self._stats = {"calls": 0, "scanned": 0, "ready": 0,
-                       "bytes_from_user": 0, "bytes_to_user": 0}
+        self.mp = NULL
+        self.nmask = 0
+        for k in range(PS_NSTATS):
+            self.st[k] = 0
 
     def _fd(self, fd):
         fd = int(fd)
         if not 0 <= fd < self.nr_open:
-            raise OSError(_errno.EBADF, f"fd {fd}: bad file descriptor "
-                                        f"(must be in 0..{self.nr_open - 1})")
-        if fd >= self._mask.shape[0]:
-            new = min(max(fd + 1, 2 * self._mask.shape[0], 64), self.nr_open)
+            raise OSError(EBADF, f"fd {fd}: bad file descriptor "
+                                 f"(must be in 0..{self.nr_open - 1})")
+        if fd >= self.nmask:
+            new = min(max(fd + 1, 2 * self.nmask, 64), self.nr_open)
             m = np.full(new, EPOLL_NVAL, dtype=np.uint32)
-            m[: self._mask.shape[0]] = self._mask
+            m[: self.nmask] = self._mask
             self._mask = m
+            self._bind_mask()
         return fd
+
+    cdef _bind_mask(self):
+        cdef uint32_t[::1] mv = self._mask
+        self.nmask = mv.shape[0]
+        self.mp = &mv[0] if self.nmask else NULL
 
     def open(self, fd, mask=0):
         """Mark `fd` open with readiness `mask` (closed fds read ``POLLNVAL``)."""
@@ -1228,12 +1265,12 @@ cdef class _Readiness:
     def stats(self):
         """dict: ``calls``, ``scanned`` descriptors, ``ready`` results and the
         bytes copied ``bytes_from_user`` / ``bytes_to_user``."""
-        return dict(self._stats)
+        return {name: int(self.st[k]) for k, name in enumerate(_PS_NAMES)}
 
     def reset_stats(self):
         """Zero every counter."""
-        for k in self._stats:
-            self._stats[k] = 0
+        for k in range(PS_NSTATS):
+            self.st[k] = 0
 
 
 cdef class PollSet(_Readiness):
@@ -1265,13 +1302,25 @@ cdef class PollSet(_Readiness):
     """
 
     cdef object _fds, _events, _revents
+    cdef int32_t *fp
+    cdef int16_t *evp
+    cdef int16_t *rvp
     cdef intp_t _n
 
     def __cinit__(self, nr_open=NR_OPEN):
+        self._n = 0
         self._fds = np.empty(16, dtype=np.int32)
         self._events = np.empty(16, dtype=np.int16)
         self._revents = np.zeros(16, dtype=np.int16)
-        self._n = 0
+        self._bind()
+
+    cdef _bind(self):
+        cdef int32_t[::1] fv = self._fds
+        cdef int16_t[::1] ev = self._events
+        cdef int16_t[::1] rv = self._revents
+        self.fp = &fv[0]
+        self.evp = &ev[0]
+        self.rvp = &rv[0]
 
     def _reserve(self, intp_t extra):
         if self._n + extra > self._fds.shape[0]:
@@ -1279,12 +1328,13 @@ cdef class PollSet(_Readiness):
             self._fds = _grown(self._fds, new, self._n)
             self._events = _grown(self._events, new, self._n)
             self._revents = _grown(self._revents, new, self._n)
+            self._bind()
 
     def add(self, fd, events):
         """Append a ``struct pollfd`` entry (fd may be negative: skipped)."""
         fd = int(fd)
         if fd >= self.nr_open:
-            raise OSError(_errno.EBADF, f"fd {fd}: bad file descriptor")
+            raise OSError(EBADF, f"fd {fd}: bad file descriptor")
         events = int(events)
         if not 0 <= events <= 0xFFFF:
             raise ValueError(f"events must fit a short, got {events:#x}")
@@ -1299,7 +1349,7 @@ cdef class PollSet(_Readiness):
         if f.ndim != 1 or (f.size and f.dtype.kind not in "iu"):
             raise ValueError("fds must be a one-dimensional integer array")
         if f.size and int(f.max()) >= self.nr_open:
-            raise OSError(_errno.EBADF, f"fds: descriptor {int(f.max())} out of range")
+            raise OSError(EBADF, f"fds: descriptor {int(f.max())} out of range")
         e = _as_events_array(events, f.shape[0], "events")
         if f.size and int(e.max()) > 0xFFFF:
             raise ValueError("events must fit a short")
@@ -1325,9 +1375,10 @@ cdef class PollSet(_Readiness):
         revents : numpy.ndarray of uint16
             The entries with a non-zero ``revents``, in array order.
         """
-        n = self.poll_into()
-        mask = self._revents[: self._n] != 0
-        return self._fds[: self._n][mask].copy(), self._revents[: self._n][mask].view(np.uint16).copy()
+        self.poll_into()
+        rv = self.revents
+        hit = rv != 0
+        return self._fds[: self._n][hit].copy(), rv[hit].copy()
 
     def poll_into(self):
         """Scan every entry once, leaving results in :attr:`revents`.
@@ -1337,20 +1388,14 @@ cdef class PollSet(_Readiness):
         int
             Number of entries with a non-zero ``revents`` (poll's result).
         """
-        cdef const int32_t[::1] fv = self._fds
-        cdef const int16_t[::1] ev = self._events
-        cdef int16_t[::1] rv = self._revents
-        cdef const uint32_t[::1] mv = self._mask
-        cdef intp_t n = self._n, nmask = mv.shape[0], got = 0
-        if n:
-            with nogil:
-                got = poll_scan(&fv[0], &ev[0], &rv[0], n,
-                                &mv[0] if nmask else NULL, nmask)
-        self._stats["calls"] += 1
-        self._stats["scanned"] += n
-        self._stats["ready"] += got
-        self._stats["bytes_from_user"] += POLLFD_SIZE * n
-        self._stats["bytes_to_user"] += POLLFD_REVENTS_SIZE * n
+        cdef intp_t n = self._n, got
+        with nogil:
+            got = poll_scan(self.fp, self.evp, self.rvp, n, self.mp, self.nmask)
+        self.st[PS_CALLS] += 1
+        self.st[PS_SCANNED] += n
+        self.st[PS_READY] += got
+        self.st[PS_FROM_USER] += 8 * n
+        self.st[PS_TO_USER] += 2 * n
         return got
 
     @property
@@ -1386,20 +1431,20 @@ cdef class SelectSet(_Readiness):
     Descriptors at or above ``FD_SETSIZE`` (1024) cannot be put in an
     ``fd_set``: :meth:`add` raises ``ValueError`` (glibc's ``FD_SET`` aborts
     with "buffer overflow detected").  Each call copies in and back out
-    ``fds_bytes(nfds)`` bytes per non-null set (``nfds`` = highest fd + 1),
-    and checks every descriptor named in a set is open (``EBADF``).  An fd is
+    ``fds_bytes(nfds)`` bytes per set (``nfds`` = highest fd + 1), and
+    checks every descriptor named in a set is open (``EBADF``).  An fd is
     reported readable for ``POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP |
     POLLERR``, writable for ``POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR``,
     exceptional for ``POLLPRI``; the result counts set bits.
     """
 
-    cdef object _in, _out, _ex
+    cdef uint64_t sets[3][FDSET_WORDS]     # what the caller asked for
+    cdef uint64_t res[3][FDSET_WORDS]      # what the last call returned
     cdef intp_t _nfds
 
     def __cinit__(self, nr_open=NR_OPEN):
-        self._in = np.zeros(FD_SETSIZE // 64, dtype=np.uint64)
-        self._out = np.zeros(FD_SETSIZE // 64, dtype=np.uint64)
-        self._ex = np.zeros(FD_SETSIZE // 64, dtype=np.uint64)
+        memset(self.sets, 0, sizeof(self.sets))
+        memset(self.res, 0, sizeof(self.res))
         self._nfds = 0
 
     def add(self, fd, read=True, write=False, exceptional=False):
@@ -1413,11 +1458,14 @@ cdef class SelectSet(_Readiness):
         fd = int(fd)
         if not 0 <= fd < FD_SETSIZE:
             raise ValueError(f"fd {fd} does not fit an fd_set (FD_SETSIZE = {FD_SETSIZE})")
-        w, b = divmod(fd, 64)
-        bit = np.uint64(1) << np.uint64(b)
-        for flag, arr in ((read, self._in), (write, self._out), (exceptional, self._ex)):
-            if flag:
-                arr[w] |= bit
+        cdef uint64_t bit = (<uint64_t>1) << (fd % 64)
+        cdef int w = fd // 64
+        if read:
+            self.sets[0][w] |= bit
+        if write:
+            self.sets[1][w] |= bit
+        if exceptional:
+            self.sets[2][w] |= bit
         self._nfds = max(self._nfds, fd + 1)
 
     def add_batch(self, fds, read=True, write=False, exceptional=False):
@@ -1427,15 +1475,51 @@ cdef class SelectSet(_Readiness):
 
     def clear(self):
         """Empty the three sets."""
-        self._in[:] = 0
-        self._out[:] = 0
-        self._ex[:] = 0
+        memset(self.sets, 0, sizeof(self.sets))
         self._nfds = 0
 
     @property
     def nfds(self):
         """int: highest descriptor in a set, plus one."""
         return self._nfds
+
+    def select_into(self):
+        """Scan descriptors 0 .. nfds - 1 once (timeout 0), keeping the
+        result sets for :meth:`result`.
+
+        Returns
+        -------
+        int
+            select's result: the number of bits set in the three result sets.
+
+        Raises
+        ------
+        OSError
+            ``EBADF`` if a set names a closed descriptor.
+        """
+        cdef intp_t nfds = self._nfds, got
+        cdef intp_t nb = 3 * 8 * ((nfds + 63) // 64)
+        with nogil:
+            memcpy(self.res, self.sets, sizeof(self.sets))
+            got = select_scan(nfds, self.res[0], self.res[1], self.res[2], self.mp, self.nmask)
+        self.st[PS_CALLS] += 1
+        self.st[PS_FROM_USER] += nb
+        if got < 0:
+            memset(self.res, 0, sizeof(self.res))
+            raise _oserror(got, "select")
+        self.st[PS_SCANNED] += nfds
+        self.st[PS_READY] += got
+        self.st[PS_TO_USER] += nb
+        return got
+
+    def result(self):
+        """Return the last call's ``(rlist, wlist, xlist)`` as int32 arrays."""
+        out = []
+        for k in range(3):
+            words = np.array([self.res[k][w] for w in range(FDSET_WORDS)], dtype=np.uint64)
+            bits = np.unpackbits(words.view(np.uint8), bitorder="little")[: self._nfds]
+            out.append(np.flatnonzero(bits).astype(np.int32))
+        return tuple(out)
 
     def select(self):
         """Scan descriptors 0 .. nfds - 1 once (timeout 0).
@@ -1450,25 +1534,5 @@ cdef class SelectSet(_Readiness):
         OSError
             ``EBADF`` if a set names a closed descriptor.
         """
-        cdef intp_t nfds = self._nfds
-        sets = [a.copy() for a in (self._in, self._out, self._ex)]
-        cdef uint64_t[::1] iv = sets[0]
-        cdef uint64_t[::1] ov = sets[1]
-        cdef uint64_t[::1] xv = sets[2]
-        cdef const uint32_t[::1] mv = self._mask
-        cdef intp_t nmask = mv.shape[0], got
-        with nogil:
-            got = select_scan(nfds, &iv[0], &ov[0], &xv[0], &mv[0] if nmask else NULL, nmask)
-        self._stats["calls"] += 1
-        nb = 3 * fds_bytes(nfds)
-        self._stats["bytes_from_user"] += nb
-        if got < 0:
-            raise _oserror(got, "select")
-        self._stats["scanned"] += nfds
-        self._stats["ready"] += got
-        self._stats["bytes_to_user"] += nb
-        out = []
-        for s in sets:
-            bits = np.unpackbits(s.view(np.uint8), bitorder="little")[:nfds]
-            out.append(np.flatnonzero(bits).astype(np.int32))
-        return tuple(out)
+        self.select_into()
+        return self.result()
