@@ -74,4 +74,4 @@ def test_cli(capsys):
     args = parser.parse_args(["io-paths", "--size", "4096", "--cached"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "read+write" in out and "2 read" not in out
+    assert "read+write" in out and "1 read, 1 write" in out
