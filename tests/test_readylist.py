@@ -6,8 +6,10 @@ import select as pyselect
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+                                 rule)
 
 from memcore import readylist as rl
 from memcore.readylist import (EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLONESHOT, EPOLLOUT,
@@ -305,11 +307,14 @@ def test_select_agrees_with_reference():
 # ---------------------------------------------------------------------------
 # Differential state machine against the reference model.
 
-FDS = st.integers(0, 5)
-EVENTS = st.sampled_from([EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT, rl.EPOLLPRI, 0])
-FLAGS = st.sampled_from([0, EPOLLET, EPOLLONESHOT, EPOLLET | EPOLLONESHOT, EPOLLEXCLUSIVE,
-                         EPOLLEXCLUSIVE | EPOLLET, EPOLLEXCLUSIVE | EPOLLONESHOT])
-KEYS = st.sampled_from([EPOLLIN, EPOLLOUT, EPOLLIN | rl.EPOLLRDNORM, rl.EPOLLHUP, 0])
+FDS = st.integers(0, 3)
+EPS = st.sampled_from([0, 0, 0, 1])           # mostly one instance: deeper histories
+EVENTS = st.sampled_from([EPOLLIN, EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT, rl.EPOLLPRI, 0])
+FLAGS = st.sampled_from([0, 0, EPOLLET, EPOLLET, EPOLLONESHOT, EPOLLET | EPOLLONESHOT,
+                         EPOLLEXCLUSIVE, EPOLLEXCLUSIVE | EPOLLET,
+                         EPOLLEXCLUSIVE | EPOLLONESHOT])
+KEYS = st.sampled_from([EPOLLIN, EPOLLIN, EPOLLOUT, EPOLLIN | rl.EPOLLRDNORM, rl.EPOLLHUP, 0])
+SOURCES = st.sampled_from([None, 0, 0, 1])
 
 
 class ReadyListMachine(RuleBasedStateMachine):
@@ -342,29 +347,57 @@ class ReadyListMachine(RuleBasedStateMachine):
     def _idle(self):
         return not any(ep.in_scan for ep in self.eps)
 
+    @initialize(flags=st.lists(FLAGS, min_size=4, max_size=4),
+                hot=st.lists(st.booleans(), min_size=4, max_size=4))
+    def populate(self, flags, hot):
+        # Start from a populated instance so short runs reach deep states.
+        for fd in range(4):
+            self._both("ctl_add", 0, fd, EPOLLIN, flags[fd])
+            if hot[fd]:
+                self._both("ready", 0, fd, EPOLLIN)
+
     @precondition(lambda self: self._idle())
-    @rule(i=st.integers(0, 1), fd=FDS, ev=EVENTS, flags=FLAGS, src=st.sampled_from([None, 0, 1]))
+    @rule(i=EPS, first=st.integers(1, 4), wakeups=st.lists(st.tuples(FDS, KEYS), max_size=5),
+          second=st.integers(0, 4))
+    def transfer(self, i, first, wakeups, second):
+        # One epoll_wait with wake-ups arriving in the middle of the transfer.
+        ep, ref = self.eps[i], self.refs[i]
+        ep.scan_begin()
+        ref.scan_begin()
+        for n in (first, second):
+            if n:
+                fds, evs = ep.scan_send(n)
+                assert list(zip(fds.tolist(), evs.tolist())) == ref.scan_send(n)
+            for fd, key in wakeups:
+                self._both("ready", i, fd, key)
+            self.same_state()
+            wakeups = []
+        ep.scan_end()
+        ref.scan_end()
+
+    @precondition(lambda self: self._idle())
+    @rule(i=EPS, fd=FDS, ev=EVENTS, flags=FLAGS, src=SOURCES)
     def add(self, i, fd, ev, flags, src):
         self._both("ctl_add", i, fd, ev, flags, src=src)
 
     @precondition(lambda self: self._idle())
-    @rule(i=st.integers(0, 1), fd=FDS, ev=EVENTS, flags=FLAGS)
+    @rule(i=EPS, fd=FDS, ev=EVENTS, flags=FLAGS)
     def mod(self, i, fd, ev, flags):
         self._both("ctl_mod", i, fd, ev, flags)
 
     @precondition(lambda self: self._idle())
-    @rule(i=st.integers(0, 1), fd=FDS)
+    @rule(i=EPS, fd=FDS)
     def delete(self, i, fd):
         self._both("ctl_del", i, fd)
         self.ref_srcs[0].detach(self.refs[i], fd)
         self.ref_srcs[1].detach(self.refs[i], fd)
 
-    @rule(i=st.integers(0, 1), fd=FDS, ev=KEYS)
+    @rule(i=EPS, fd=FDS, ev=KEYS)
     def ready(self, i, fd, ev):
         got, want = self._both("ready", i, fd, ev)
         assert got == want
 
-    @rule(i=st.integers(0, 1), fd=FDS, ev=EVENTS)
+    @rule(i=EPS, fd=FDS, ev=EVENTS)
     def unready(self, i, fd, ev):
         self._both("unready", i, fd, ev)
 
@@ -377,19 +410,19 @@ class ReadyListMachine(RuleBasedStateMachine):
         self.srcs[s].unready(ev)
         self.ref_srcs[s].set_mask(self.ref_srcs[s].mask & ~ev)
 
-    @rule(i=st.integers(0, 1), n=st.integers(1, 2))
+    @rule(i=EPS, n=st.integers(1, 2))
     def waiter(self, i, n):
         self.eps[i].add_waiter(n)
         self.refs[i].waiters += n
 
     @precondition(lambda self: self._idle())
-    @rule(i=st.integers(0, 1), maxevents=st.integers(1, 7))
+    @rule(i=EPS, maxevents=st.integers(1, 7))
     def wait(self, i, maxevents):
         fds, evs = self.eps[i].wait(maxevents)
         assert list(zip(fds.tolist(), evs.tolist())) == self.refs[i].wait(maxevents)
 
     @precondition(lambda self: self._idle())
-    @rule(i=st.integers(0, 1))
+    @rule(i=EPS)
     def scan_begin(self, i):
         self.eps[i].scan_begin()
         self.refs[i].scan_begin()
@@ -427,3 +460,42 @@ class ReadyListMachine(RuleBasedStateMachine):
 
 
 TestReadyListMachine = ReadyListMachine.TestCase
+TestReadyListMachine.settings = settings(stateful_step_count=80, deadline=None)
+
+
+@given(watchers=st.lists(st.tuples(st.sampled_from([EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT]),
+                                   st.sampled_from([0, EPOLLET, EPOLLEXCLUSIVE,
+                                                    EPOLLEXCLUSIVE | EPOLLET]),
+                                   st.integers(0, 2)),
+                         min_size=1, max_size=5),
+       ops=st.lists(st.tuples(st.sampled_from(["ready", "wake", "waiter", "wait"]),
+                              st.sampled_from([EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT, 0]),
+                              st.integers(0, 4)), max_size=15))
+def test_exclusive_wakeups_agree_with_reference(watchers, ops):
+    # Several instances on one source, some exclusive, some with tasks asleep.
+    src, rsrc = Source(), RefSource()
+    eps, refs = [], []
+    for k, (events, flags, waiters) in enumerate(watchers):
+        ep, ref = EventPoll(), RefEventPoll()
+        ep.ctl_add(k, events, flags, source=src)
+        ref.ctl_add(k, events, flags, source=rsrc)
+        ep.add_waiter(waiters)
+        ref.waiters += waiters
+        eps.append(ep)
+        refs.append(ref)
+    for op, key, arg in ops:
+        if op == "ready":
+            assert src.ready(key) == rsrc.ready(key)
+        elif op == "wake":
+            nr = arg % 3
+            assert src.wake(key, nr) == rsrc.wake(key, nr)
+        elif op == "waiter":
+            eps[arg % len(eps)].add_waiter()
+            refs[arg % len(refs)].waiters += 1
+        else:
+            k = arg % len(eps)
+            fds, evs = eps[k].wait(4)
+            assert list(zip(fds.tolist(), evs.tolist())) == refs[k].wait(4)
+        for ep, ref in zip(eps, refs):
+            assert ep.ready_list().tolist() == ref.rdllist
+            assert ep.waiters == ref.waiters
