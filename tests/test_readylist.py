@@ -282,6 +282,23 @@ def test_select_limits_and_counts():
     assert rl.fds_bytes(1) == 8 and rl.fds_bytes(64) == 8 and rl.fds_bytes(65) == 16
 
 
+def test_poll_and_select_sets_pickle():
+    ps = PollSet()
+    ps.open_batch(np.arange(40))
+    ps.add_batch(np.arange(40), EPOLLIN)
+    ps.ready(33, EPOLLIN)
+    ps.poll_into()
+    ps2 = pickle.loads(pickle.dumps(ps))
+    assert ps2.stats == ps.stats and ps2.revents.tolist() == ps.revents.tolist()
+    assert ps2.poll()[0].tolist() == [33]
+    ss = SelectSet()
+    ss.open_batch(np.arange(100))
+    ss.add_batch([5, 70, 99], read=True, write=True)
+    ss.ready(70, EPOLLOUT)
+    ss2 = pickle.loads(pickle.dumps(ss))
+    assert ss2.nfds == 100 and [a.tolist() for a in ss2.select()] == [[], [70], []]
+
+
 def test_select_agrees_with_reference():
     rng = np.random.default_rng(3)
     for _ in range(20):

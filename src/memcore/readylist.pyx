@@ -1272,6 +1272,15 @@ cdef class _Readiness:
         for k in range(PS_NSTATS):
             self.st[k] = 0
 
+    def _base_state(self):
+        return {"mask": self._mask.copy(), "stats": [self.st[k] for k in range(PS_NSTATS)]}
+
+    def _set_base_state(self, state):
+        self._mask = np.array(state["mask"], dtype=np.uint32)
+        self._bind_mask()
+        for k in range(PS_NSTATS):
+            self.st[k] = state["stats"][k]
+
 
 cdef class PollSet(_Readiness):
     """``poll(2)``: a ``struct pollfd`` array scanned in full on every call.
@@ -1403,6 +1412,22 @@ cdef class PollSet(_Readiness):
         """numpy.ndarray of uint16: ``revents`` of every entry after the last call."""
         return self._revents[: self._n].view(np.uint16)
 
+    def __reduce__(self):
+        state = self._base_state()
+        state.update(fds=self._fds[: self._n].copy(), events=self._events[: self._n].copy(),
+                     revents=self._revents[: self._n].copy())
+        return (PollSet, (self.nr_open,), state)
+
+    def __setstate__(self, state):
+        self._set_base_state(state)
+        self._n = 0
+        self._reserve(len(state["fds"]))
+        n = len(state["fds"])
+        self._fds[:n] = state["fds"]
+        self._events[:n] = state["events"]
+        self._revents[:n] = state["revents"]
+        self._n = n
+
 
 def _grown(old, new, used):
     a = np.zeros(new, dtype=old.dtype)
@@ -1520,6 +1545,21 @@ cdef class SelectSet(_Readiness):
             bits = np.unpackbits(words.view(np.uint8), bitorder="little")[: self._nfds]
             out.append(np.flatnonzero(bits).astype(np.int32))
         return tuple(out)
+
+    def __reduce__(self):
+        state = self._base_state()
+        state.update(nfds=self._nfds,
+                     sets=[[self.sets[k][w] for w in range(FDSET_WORDS)] for k in range(3)],
+                     res=[[self.res[k][w] for w in range(FDSET_WORDS)] for k in range(3)])
+        return (SelectSet, (self.nr_open,), state)
+
+    def __setstate__(self, state):
+        self._set_base_state(state)
+        self._nfds = state["nfds"]
+        for k in range(3):
+            for w in range(FDSET_WORDS):
+                self.sets[k][w] = state["sets"][k][w]
+                self.res[k][w] = state["res"][k][w]
 
     def select(self):
         """Scan descriptors 0 .. nfds - 1 once (timeout 0).
