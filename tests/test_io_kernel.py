@@ -283,6 +283,8 @@ OPS = st.one_of(
     st.tuples(st.just("close"), st.sampled_from(ENDS)),
     st.tuples(st.just("poll"), st.lists(st.tuples(st.sampled_from(ENDS), st.sampled_from([IN, OUT, IN | OUT])),
                                         min_size=1, max_size=4, unique_by=lambda t: t[0])),
+    st.tuples(st.just("select"), st.lists(st.sampled_from(ENDS), max_size=4, unique=True),
+              st.lists(st.sampled_from(ENDS), max_size=4, unique=True)),
 )
 
 

@@ -186,6 +186,12 @@ def test_batch_matches_single_item_calls():
         f2, e2 = b.wait(700)
         assert out_f[:n].tolist() == f2.tolist() and out_e[:n].tolist() == e2.tolist()
     assert a.stats == b.stats
+    gone = rng.choice(fds, size=500)
+    a.unready_batch(gone, EPOLLIN)
+    for fd in gone.tolist():
+        b.unready(fd, EPOLLIN)
+    assert a.wait(5000)[0].tolist() == b.wait(5000)[0].tolist()
+    assert a.arrays["revents"][fds].tolist() == b.arrays["revents"][fds].tolist()
 
 
 def test_batch_validates_before_changing_anything():
