@@ -79,6 +79,8 @@ class TraceFormatError(ValueError):
         The offending text (or a description of the offending record).
     reason : str, optional
         What is wrong, when more can be said than "malformed record".
+    unit : str, optional
+        What `line` counts: ``"line"`` (text formats) or ``"record"``.
 
     Attributes
     ----------
@@ -87,14 +89,16 @@ class TraceFormatError(ValueError):
     text : str
     """
 
-    def __init__(self, path, line, text, reason="malformed record"):
+    def __init__(self, path, line, text, reason="malformed record", unit="line"):
         self.path = str(path)
         self.line = line
         self.text = text
-        super().__init__(f"{self.path}: line {line}: {reason}: {text!r}")
+        self._args = (self.path, line, text, reason, unit)
+        where = f"{unit} {line}: " if line else ""   # line 0: the file as a whole
+        super().__init__(f"{self.path}: {where}{reason}: {text!r}")
 
     def __reduce__(self):
-        return (type(self), (self.path, self.line, self.text))
+        return (type(self), self._args)
 
 
 # ---------------------------------------------------------------- opening files
@@ -399,12 +403,13 @@ class TraceReader:
             if nl < 0 and not final:
                 return buf, lineno, None
             line = buf if nl < 0 else buf[:nl]
+            line = line[:-1] if line.endswith(b"\r") else line
             rest = b"" if nl < 0 else buf[nl + 1:]
-            if line.strip() or nl < 0:
+            if line.strip(b" \t") or nl < 0:
                 break
             buf = rest
             lineno += 1
-        if not line.strip():
+        if not line.strip(b" \t"):
             return b"", lineno, np.zeros(1, dtype=np.uint8)  # empty file
         lineno += 1
         return rest, lineno, _csv_columns(self.path, lineno, line)
@@ -416,12 +421,11 @@ class TraceReader:
                 arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
             except ValueError as exc:
                 raise TraceFormatError(self.path, 0, "", f"not a readable .npy file ({exc})") from None
-            self._closers.append(lambda: getattr(arr, "_mmap", None) and arr._mmap.close())
             _check_npy_dtype(self.path, arr.dtype, arr.shape)
+            header_bytes = self.total_bytes - arr.shape[0] * arr.dtype.itemsize
             for start in range(0, arr.shape[0], self.chunk_records):
                 part = arr[start:start + self.chunk_records]
-                self.bytes_read = min(self.total_bytes,
-                                      (start + len(part)) * arr.dtype.itemsize)
+                self.bytes_read = header_bytes + (start + len(part)) * arr.dtype.itemsize
                 yield from self._convert_npy(part, start)
             self.bytes_read = self.total_bytes
             return
@@ -447,7 +451,7 @@ class TraceReader:
             if len(data) < n * dtype.itemsize:
                 raise TraceFormatError(self.path, start + len(data) // dtype.itemsize + 1, "",
                                        f"file ends after {start + len(data) // dtype.itemsize} "
-                                       f"of {total} records")
+                                       f"of {total} records", unit="record")
             self.bytes_read = raw.tell()
             yield from self._convert_npy(np.frombuffer(data, dtype=dtype), start)
             start += n
@@ -461,7 +465,7 @@ class TraceReader:
                 i = int(np.argmax(bad))
                 if not self.skip_bad:
                     raise TraceFormatError(self.path, start + i + 1, _describe(part[i]),
-                                           f"kind {out['kind'][i]} is not 0..4")
+                                           f"kind {out['kind'][i]} is not 0..4", unit="record")
                 self.bad_records += int(bad.sum())
                 out = out[~bad]
             yield out
@@ -483,12 +487,13 @@ class TraceReader:
             ((pid < 0) | (pid > 0xFFFFFFFF), "pid is not 0..2**32-1"),
         ]
         bad = np.zeros(n, dtype=bool)
-        for mask, reason in problems:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.any() and not self.skip_bad:
-                i = int(np.argmax(mask))
-                raise TraceFormatError(self.path, start + i + 1, _describe(part[i]), reason)
-            bad |= mask
+        for mask, _ in problems:
+            bad |= np.asarray(mask, dtype=bool)
+        if bad.any() and not self.skip_bad:
+            i = int(np.argmax(bad))
+            reason = "; ".join(r for m, r in problems if np.asarray(m, dtype=bool)[i])
+            raise TraceFormatError(self.path, start + i + 1, _describe(part[i]), reason,
+                                   unit="record")
         big = (size > 255) & ~bad
         if big.any():
             # pieces for records over 255 bytes, split at SPLIT-aligned addresses
@@ -499,7 +504,8 @@ class TraceReader:
                 i = int(np.flatnonzero(big)[np.argmax(wraps)])
                 if not self.skip_bad:
                     raise TraceFormatError(self.path, start + i + 1, _describe(part[i]),
-                                           "access runs past the top of the address space")
+                                           "access runs past the top of the address space",
+                                           unit="record")
                 bad[i] = True
                 big[i] = False
         if bad.any():
@@ -550,7 +556,7 @@ def _check_npy_dtype(path, dtype, shape):
 
 
 def _describe(rec):
-    return ", ".join(f"{name}={rec[name]!r}" for name in rec.dtype.names)
+    return ", ".join(f"{name}={rec[name].item()!r}" for name in rec.dtype.names)
 
 
 def _show(text):
@@ -558,7 +564,7 @@ def _show(text):
 
 
 def _csv_columns(path, lineno, header):
-    names = [h.strip().lower() for h in header.decode("utf-8", "replace").strip("\r").split(",")]
+    names = [h.strip().lower() for h in header.decode("latin1").split(",")]
     if not {"addr", "kind"} <= set(names) or len(set(names)) != len(names):
         raise TraceFormatError(path, lineno, _show(header),
                                "a CSV trace needs a header naming distinct columns, "
