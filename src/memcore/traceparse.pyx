@@ -267,6 +267,53 @@ cdef inline int lackey_line(const uint8_t* p, const uint8_t* e, access_t* rec,
     return 1
 
 
+cdef inline const uint8_t* lackey_fast(const uint8_t* p, const uint8_t* end, access_t* rec,
+                                       uint32_t* size) noexcept nogil:
+    # The common case only: [ws] KIND ws+ HEX "," DEC LF, with no CR, no
+    # trailing blanks and no banner.  Returns the start of the next line, or
+    # NULL to let lackey_line (the full grammar) decide.
+    cdef uint8_t c
+    cdef uint64_t a = 0, v = 0
+    cdef int8_t d
+    cdef const uint8_t* start
+    while p < end and (p[0] == 32 or p[0] == 9):
+        p += 1
+    if p >= end:
+        return NULL
+    c = LACKEY_KIND[p[0]]
+    if c == 255:
+        return NULL
+    p += 1
+    if p >= end or not is_ws(p[0]):
+        return NULL
+    while p < end and (p[0] == 32 or p[0] == 9):
+        p += 1
+    start = p
+    while p < end:
+        d = HEX_DIGIT[p[0]]
+        if d < 0:
+            break
+        if a >> 60:
+            return NULL
+        a = (a << 4) | <uint64_t>d
+        p += 1
+    if p == start or p >= end or p[0] != 44:
+        return NULL
+    p += 1
+    start = p
+    while p < end and p[0] >= 48 and p[0] <= 57:
+        v = v * 10 + (p[0] - 48)
+        if v > MAX_RECORD_SIZE:
+            return NULL
+        p += 1
+    if p == start or v == 0 or p >= end or p[0] != 10:
+        return NULL
+    rec.kind = c
+    rec.addr = a
+    size[0] = <uint32_t>v
+    return p + 1
+
+
 cdef inline int din_line(const uint8_t* p, const uint8_t* e, access_t* rec,
                          uint32_t* size) noexcept nogil:
     cdef uint64_t label, v
@@ -373,6 +420,16 @@ cdef void parse_block(trace_format_t fmt, const uint8_t* buf, intp_t n, bint fin
     res.bad_end = -1
     while pos < n:
         p = buf + pos
+        if fmt == FMT_LACKEY:
+            nl = lackey_fast(p, buf + n, &rec, &size)
+            if nl != NULL:
+                k = n_pieces(rec.addr, size)
+                if k == 1 and n_out < cap:
+                    emit(out + n_out, rec.addr, size, rec.kind, rec.cpu, rec.pid)
+                    n_out += 1
+                    lines += 1
+                    pos = nl - buf
+                    continue
         nl = <const uint8_t*>memchr(p, 10, n - pos)
         if nl == NULL:
             if not final:
