@@ -479,3 +479,28 @@ def test_cli_convert(tmp_path, capsys):
     din_src.write_bytes(b"0 10\n")
     assert run_cli(["convert", str(din_src), str(tmp_path / "o2.npy"), "--from", "din"]) == 0
     assert np.load(tmp_path / "o2.npy")["kind"].tolist() == [1]
+
+
+def test_npy_truncated_or_not_npy(tmp_path):
+    recs = sample(100)
+    p = tmp_path / "t.npy"
+    write_npy(p, recs)
+    q = tmp_path / "cut.npy.gz"
+    q.write_bytes(gzip.compress(p.read_bytes()[:-40]))       # 2.5 records short
+    with pytest.raises(TraceFormatError, match="record 98: file ends after 97 of 100 records"):
+        read_trace(q)
+    r = tmp_path / "text.npy"
+    r.write_bytes(b"I  10,4\n")
+    with pytest.raises(TraceFormatError, match="not a readable .npy file"):
+        read_trace(r, format="npy")
+    rz = tmp_path / "text.npy.gz"
+    rz.write_bytes(gzip.compress(b"I  10,4\n"))
+    with pytest.raises(TraceFormatError, match="not a readable .npy file"):
+        read_trace(rz, format="npy")
+
+
+def test_truncated_gzip_is_a_trace_error(tmp_path, example):
+    p = tmp_path / "cut.lackey.gz"
+    p.write_bytes(example_path().read_bytes()[:100_000])
+    with pytest.raises(TraceFormatError, match="corrupt or truncated gzip data"):
+        read_trace(p)

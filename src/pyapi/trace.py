@@ -26,8 +26,9 @@ import lzma
 import os
 import pathlib
 import re
-import threading
 import queue
+import threading
+import zlib
 
 import numpy as np
 
@@ -109,8 +110,6 @@ def _compression(path):
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
-    if not head:  # empty: trust the extension (an empty .gz is no gzip file)
-        return None
     return None
 
 
@@ -331,6 +330,11 @@ class TraceReader:
         while True:
             data, pos, exc = q.get()
             if exc is not None:
+                if isinstance(exc, (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error)) \
+                        or type(exc).__name__ == "ZstdError":
+                    raise TraceFormatError(self.path, 0, "",
+                                           f"corrupt or truncated {self.compression} data "
+                                           f"({exc})") from exc
                 raise exc
             self.bytes_read = pos
             if not data:
@@ -338,63 +342,75 @@ class TraceReader:
             yield data
 
     def _iter_text(self):
-        code = _TEXT_CODES[self.format]
-        columns = None
-        lineno = 0          # lines consumed so far
+        st = _TextState(_TEXT_CODES[self.format], self.chunk_records)
         carry = b""
         dropping = False    # inside an over-long bad line being skipped
-        out = np.empty(self.chunk_records, dtype=ACCESS_DTYPE)
-        n_out = 0
         blocks = self._blocks()
         final = False
         while not final:
             block = next(blocks, None)
             final = block is None
-            buf = carry + block if carry and block else (block or carry)
+            data, start = (block or carry), 0
+            if carry and block:
+                nl = block.find(b"\n")
+                if nl < 0 or dropping or st.columns is None and self.format == "csv":
+                    data = carry + block
+                else:
+                    # the line cut by the block boundary, then the rest of the
+                    # block in place (no copy of the whole block)
+                    head = carry + block[:nl + 1]
+                    consumed = yield from self._parse(st, head, 0, False)
+                    assert consumed == len(head)
+                    start = nl + 1
             if dropping:
-                nl = buf.find(b"\n")
+                nl = data.find(b"\n", start)
                 if nl < 0 and not final:
                     carry = b""
                     continue
-                buf = buf[nl + 1:] if nl >= 0 else b""
-                lineno += 1
+                start = nl + 1 if nl >= 0 else len(data)
+                st.lineno += 1
                 dropping = False
-            if self.format == "csv" and columns is None:
-                buf, lineno, columns = self._csv_header(buf, lineno, final)
-                if columns is None:
-                    carry = buf
+            if self.format == "csv" and st.columns is None:
+                data, st.lineno, st.columns = self._csv_header(data[start:], st.lineno, final)
+                start = 0
+                if st.columns is None:
+                    carry = data
                     continue
-            view = memoryview(buf)
-            pos = 0
-            while True:
-                consumed, n, lines, bad_start, bad_end, n_bad, n_esc = _tp.parse(
-                    code, view[pos:], out[n_out:], final, self.skip_bad, columns)
-                n_out += n
-                lineno += lines
-                self.bad_records += n_bad
-                self.escape_records += n_esc
-                pos += consumed
-                if bad_start >= 0:
-                    raise TraceFormatError(self.path, lineno + 1,
-                                           _show(buf[pos:pos + bad_end - bad_start]))
-                full = n_out == len(out)
-                if not full and pos < len(buf) and (final or buf.find(b"\n", pos) >= 0):
-                    full = True  # stopped for room: a split record did not fit
-                if not full or n_out == 0:
-                    break
-                yield out[:n_out]
-                out = np.empty(self.chunk_records, dtype=ACCESS_DTYPE)
-                n_out = 0
-            carry = buf[pos:]
+            pos = yield from self._parse(st, data, start, final)
+            carry = data[pos:]
             if len(carry) > MAX_LINE_BYTES:
                 if not self.skip_bad:
-                    raise TraceFormatError(self.path, lineno + 1, _show(carry),
+                    raise TraceFormatError(self.path, st.lineno + 1, _show(carry),
                                            f"line longer than {MAX_LINE_BYTES} bytes")
                 self.bad_records += 1
                 carry = b""
                 dropping = True
-        if n_out:
-            yield out[:n_out]
+        if st.n_out:
+            yield st.out[:st.n_out]
+
+    def _parse(self, st, data, pos, final):
+        """Parse data[pos:] into st.out, yielding each full chunk; return
+        the offset of the first unconsumed byte (an incomplete last line)."""
+        view = memoryview(data)
+        while True:
+            consumed, n, lines, bad_start, bad_end, n_bad, n_esc = _tp.parse(
+                st.code, view[pos:], st.out[st.n_out:], final, self.skip_bad, st.columns)
+            st.n_out += n
+            st.lineno += lines
+            self.bad_records += n_bad
+            self.escape_records += n_esc
+            pos += consumed
+            if bad_start >= 0:
+                raise TraceFormatError(self.path, st.lineno + 1,
+                                       _show(data[pos:pos + bad_end - bad_start]))
+            full = st.n_out == len(st.out)
+            if not full and pos < len(data) and (final or data.find(b"\n", pos) >= 0):
+                full = True  # stopped for room: a split record did not fit
+            if not full or st.n_out == 0:
+                return pos
+            yield st.out[:st.n_out]
+            st.out = np.empty(self.chunk_records, dtype=ACCESS_DTYPE)
+            st.n_out = 0
 
     def _csv_header(self, buf, lineno, final):
         """Find the CSV header line; returns (rest, lineno, columns or None)."""
@@ -521,6 +537,17 @@ class TraceReader:
             out = _split_big(out, np.asarray(size[keep]))
         for s in range(0, len(out), self.chunk_records):
             yield np.ascontiguousarray(out[s:s + self.chunk_records])
+
+
+class _TextState:
+    """Where a text reader is: its output chunk and the lines consumed."""
+
+    def __init__(self, code, chunk_records):
+        self.code = code
+        self.columns = None
+        self.lineno = 0
+        self.out = np.empty(chunk_records, dtype=ACCESS_DTYPE)
+        self.n_out = 0
 
 
 def _split_big(out, sizes):
