@@ -504,3 +504,31 @@ def test_truncated_gzip_is_a_trace_error(tmp_path, example):
     p.write_bytes(example_path().read_bytes()[:100_000])
     with pytest.raises(TraceFormatError, match="corrupt or truncated gzip data"):
         read_trace(p)
+
+
+@pytest.mark.parametrize("fmt", ["lackey", "din", "npy"])
+def test_memory_does_not_grow_with_trace_length(tmp_path, monkeypatch, fmt):
+    import tracemalloc
+
+    monkeypatch.setattr(T, "BLOCK_BYTES", 64 << 10)
+    recs = make(np.arange(400_000, dtype=np.uint64) * 64, size=8, kind=1)
+    p = tmp_path / f"big.{fmt}.gz"
+    if fmt == "lackey":
+        text = b"".join(b" L %x,8\n" % a for a in range(0, 400_000 * 64, 64))
+        p.write_bytes(gzip.compress(text, 1))
+    elif fmt == "din":
+        write_din(p, recs)
+    else:
+        write_npy(p, recs)
+    tracemalloc.start()
+    try:
+        n = 0
+        with open_trace(p, chunk_records=10_000) as tr:
+            for chunk in tr:
+                n += len(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == len(recs)
+    # the decompressed trace is 4-6 MB; the reader holds a few blocks and chunks
+    assert peak < 1_500_000, peak

@@ -432,59 +432,52 @@ class TraceReader:
 
     # npy ----------------------------------------------------------------
     def _iter_npy(self):
-        if self.compression is None:
-            try:
-                arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-            except ValueError as exc:
-                raise TraceFormatError(self.path, 0, "", f"not a readable .npy file ({exc})") from None
-            _check_npy_dtype(self.path, arr.dtype, arr.shape)
-            header_bytes = self.total_bytes - arr.shape[0] * arr.dtype.itemsize
-            for start in range(0, arr.shape[0], self.chunk_records):
-                part = arr[start:start + self.chunk_records]
-                self.bytes_read = header_bytes + (start + len(part)) * arr.dtype.itemsize
-                yield from self._convert_npy(part, start)
-            self.bytes_read = self.total_bytes
-            return
+        # Chunks are read with readinto() straight into fresh arrays: for a
+        # plain file that is one copy out of the page cache, several times
+        # faster than copying slices of a memory map (numpy copies structured
+        # memmap slices field by field), and just as bounded in memory.
         stream, raw = _open_raw(self.path)
         self._closers.append(raw.close)
         self._closers.append(stream.close)
         try:
             version = np.lib.format.read_magic(stream)
             if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
             elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
             else:
-                raise ValueError(f"unsupported .npy format version {version} in a compressed file")
+                raise ValueError(f"unsupported .npy format version {version}")
         except ValueError as exc:
             raise TraceFormatError(self.path, 0, "", f"not a readable .npy file ({exc})") from None
         _check_npy_dtype(self.path, dtype, shape)
+        if dtype == ACCESS_DTYPE:
+            dtype = ACCESS_DTYPE      # the canonical (aligned) spelling
         total = shape[0]
         start = 0
         while start < total:
             n = min(self.chunk_records, total - start)
-            data = stream.read(n * dtype.itemsize)
-            if len(data) < n * dtype.itemsize:
-                raise TraceFormatError(self.path, start + len(data) // dtype.itemsize + 1, "",
-                                       f"file ends after {start + len(data) // dtype.itemsize} "
-                                       f"of {total} records", unit="record")
+            part = np.empty(n, dtype=dtype)
+            got = _readinto_full(stream, part.view(np.uint8)) // dtype.itemsize
+            if got < n:
+                raise TraceFormatError(self.path, start + got + 1, "",
+                                       f"file ends after {start + got} of {total} records",
+                                       unit="record")
             self.bytes_read = raw.tell()
-            yield from self._convert_npy(np.frombuffer(data, dtype=dtype), start)
+            yield from self._convert_npy(part, start)
             start += n
 
     def _convert_npy(self, part, start):
         """Validate a slice of a .npy array and yield it as ACCESS_DTYPE chunks."""
-        if part.dtype == ACCESS_DTYPE:
-            out = np.array(part, dtype=ACCESS_DTYPE, order="C")
-            bad = out["kind"] > 4
+        if part.dtype is ACCESS_DTYPE:
+            bad = part["kind"] > 4
             if bad.any():
                 i = int(np.argmax(bad))
                 if not self.skip_bad:
                     raise TraceFormatError(self.path, start + i + 1, _describe(part[i]),
-                                           f"kind {out['kind'][i]} is not 0..4", unit="record")
+                                           f"kind {part['kind'][i]} is not 0..4", unit="record")
                 self.bad_records += int(bad.sum())
-                out = out[~bad]
-            yield out
+                part = part[~bad]
+            yield part
             return
         yield from self._convert_fields(part, start)
 
@@ -537,6 +530,19 @@ class TraceReader:
             out = _split_big(out, np.asarray(size[keep]))
         for s in range(0, len(out), self.chunk_records):
             yield np.ascontiguousarray(out[s:s + self.chunk_records])
+
+
+def _readinto_full(stream, buf):
+    """Fill `buf` from `stream` (decompressors may return short reads);
+    return the bytes read, fewer only at the end of the stream."""
+    view = memoryview(buf)
+    got = 0
+    while got < len(view):
+        k = stream.readinto(view[got:])
+        if not k:
+            break
+        got += k
+    return got
 
 
 class _TextState:
