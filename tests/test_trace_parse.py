@@ -195,3 +195,66 @@ def test_kernel_block_splits(data):
         assert b"\n" not in carry          # only an incomplete line is left
     assert carry == b""
     np.testing.assert_array_equal(np.concatenate(got), expected)
+
+
+INT_TYPES = ["u1", "<u2", ">u2", "<u4", "<u8", ">u8", "<i2", "<i4", "<i8", ">i8"]
+
+
+@st.composite
+def npy_array(draw):
+    names = draw(st.permutations(["addr", "size", "kind", "cpu", "pid", "extra"]))
+    names = [n for n in names if n in ("addr", "size", "kind") or draw(st.booleans())]
+    dtype = np.dtype([(n, draw(st.sampled_from(INT_TYPES))) for n in names])
+    n = draw(st.integers(0, 25))
+    arr = np.zeros(n, dtype=dtype)
+    for name in names:
+        info = np.iinfo(dtype[name])
+        pools = {"addr": [0, 2**64 - 300, 2**63, 123456], "size": [0, 1, 255, 256, 4096, 4097, -1],
+                 "kind": [0, 1, 2, 3, 4, 5, -1], "cpu": [0, 65535, 65536, -1],
+                 "pid": [0, 2**32 - 1, 2**32, -1], "extra": [7]}[name]
+        values = draw(st.lists(st.one_of(st.sampled_from(pools),
+                                         st.integers(0, 5000), st.integers(-5, 2**64 - 1)),
+                               min_size=n, max_size=n))
+        arr[name] = [min(max(v, int(info.min)), int(info.max)) for v in values]
+    return arr
+
+
+def npy_reference(arr):
+    """(records, n_bad, first bad index) for a structured array, by the
+    documented rules."""
+    records, n_bad, first_bad = [], 0, None
+    names = arr.dtype.names
+    for i, rec in enumerate(arr.tolist(), 1):
+        row = dict(zip(names, rec))
+        addr, size, kind = row["addr"], row["size"], row["kind"]
+        cpu, pid = row.get("cpu", 0), row.get("pid", 0)
+        if (addr < 0 or not 0 <= size <= R.MAX_SIZE or not 0 <= kind <= 4
+                or not 0 <= cpu <= 0xFFFF or not 0 <= pid <= 0xFFFFFFFF
+                or R.pieces(addr, size) is None):
+            n_bad += 1
+            first_bad = first_bad or i
+            continue
+        records += [(a, s, kind, cpu, pid) for a, s in R.pieces(addr, size)]
+    return records, n_bad, first_bad
+
+
+@given(arr=npy_array(), chunk=st.integers(1, 40), compressed=st.booleans())
+def test_npy_matches_reference(tmp_path_factory, arr, chunk, compressed):
+    path = tmp_path_factory.mktemp("n") / "t.npy"
+    np.save(path, arr)
+    if compressed:
+        import gzip
+        data = path.read_bytes()
+        path = path.with_suffix(".npy.gz")
+        path.write_bytes(gzip.compress(data))
+    expected, n_bad, first_bad = npy_reference(arr)
+    with T.open_trace(path, chunk_records=chunk, skip_bad=True) as tr:
+        chunks = list(tr)
+    got = np.concatenate(chunks) if chunks else np.empty(0, ACCESS_DTYPE)
+    assert all(c.dtype == ACCESS_DTYPE and 0 < len(c) <= tr.chunk_records for c in chunks)
+    np.testing.assert_array_equal(got, R.to_array(expected))
+    assert tr.bad_records == n_bad
+    if n_bad:
+        with pytest.raises(T.TraceFormatError, match=f"record {first_bad}:") as info:
+            T.read_trace(path, chunk_records=chunk)
+        assert info.value.line == first_bad

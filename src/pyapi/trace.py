@@ -488,12 +488,16 @@ class TraceReader:
         kind = np.asarray(part["kind"])
         cpu = np.asarray(part["cpu"]) if "cpu" in part.dtype.names else np.zeros(n, np.uint16)
         pid = np.asarray(part["pid"]) if "pid" in part.dtype.names else np.zeros(n, np.uint32)
+        big = (size > 255) & (size <= _tp.MAX_SIZE)
+        a64 = addr.astype(np.uint64)
+        last = a64 + (np.where(big, size, 1).astype(np.uint64) - np.uint64(1))
         problems = [
             (addr < 0, "addr is negative"),
             ((size < 0) | (size > _tp.MAX_SIZE), f"size is not 0..{_tp.MAX_SIZE}"),
             ((kind < 0) | (kind > 4), "kind is not 0..4"),
             ((cpu < 0) | (cpu > 0xFFFF), "cpu is not 0..65535"),
             ((pid < 0) | (pid > 0xFFFFFFFF), "pid is not 0..2**32-1"),
+            (big & (addr >= 0) & (last < a64), "access runs past the top of the address space"),
         ]
         bad = np.zeros(n, dtype=bool)
         for mask, _ in problems:
@@ -503,20 +507,7 @@ class TraceReader:
             reason = "; ".join(r for m, r in problems if np.asarray(m, dtype=bool)[i])
             raise TraceFormatError(self.path, start + i + 1, _describe(part[i]), reason,
                                    unit="record")
-        big = (size > 255) & ~bad
-        if big.any():
-            # pieces for records over 255 bytes, split at SPLIT-aligned addresses
-            a64 = addr.astype(np.uint64)
-            last = a64[big] + (size[big].astype(np.uint64) - np.uint64(1))
-            wraps = last < a64[big]
-            if wraps.any():
-                i = int(np.flatnonzero(big)[np.argmax(wraps)])
-                if not self.skip_bad:
-                    raise TraceFormatError(self.path, start + i + 1, _describe(part[i]),
-                                           "access runs past the top of the address space",
-                                           unit="record")
-                bad[i] = True
-                big[i] = False
+        big &= ~bad
         if bad.any():
             self.bad_records += int(bad.sum())
         keep = ~bad
