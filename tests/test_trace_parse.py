@@ -258,3 +258,49 @@ def test_npy_matches_reference(tmp_path_factory, arr, chunk, compressed):
         with pytest.raises(T.TraceFormatError, match=f"record {first_bad}:") as info:
             T.read_trace(path, chunk_records=chunk)
         assert info.value.line == first_bad
+
+
+class GuardedBuffer:
+    """Bytes placed at the very end of a readable page that is followed by an
+    inaccessible page: a parser that reads one byte too far crashes."""
+
+    PAGE = 4096
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        self.map = mmap.mmap(-1, 3 * self.PAGE)
+        libc = ctypes.CDLL(None, use_errno=True)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
+        rc = libc.mprotect(ctypes.c_void_p(base + 2 * self.PAGE), self.PAGE, 0)  # PROT_NONE
+        if rc != 0:
+            pytest.skip("mprotect unavailable")
+
+    def view(self, data):
+        assert len(data) <= 2 * self.PAGE
+        end = 2 * self.PAGE
+        self.map[end - len(data):end] = data
+        return memoryview(self.map)[end - len(data):end]
+
+
+@pytest.fixture(scope="module")
+def guarded():
+    return GuardedBuffer()
+
+
+@given(data=st.data())
+def test_parser_never_reads_past_its_buffer(guarded, data):
+    fmt = data.draw(st.sampled_from(["lackey", "din", "csv"]))
+    if fmt == "csv":
+        lines = data.draw(csv_text())[1:]
+    else:
+        lines = data.draw(st.lists(lackey_line() if fmt == "lackey" else din_line(), max_size=12))
+    text = join(data.draw, lines)[: 2 * GuardedBuffer.PAGE]
+    cut = data.draw(st.integers(0, len(text)))
+    columns = np.array([tp.CSV_COLUMNS["addr"], tp.CSV_COLUMNS["kind"]], np.uint8)
+    out = np.zeros(data.draw(st.integers(0, 50)), ACCESS_DTYPE)
+    for final in (False, True):
+        view = guarded.view(text[:cut])
+        consumed, n, *_ = tp.parse(T._TEXT_CODES[fmt], view, out, final, True, columns)
+        assert 0 <= consumed <= cut and 0 <= n <= len(out)
