@@ -314,6 +314,56 @@ cdef inline const uint8_t* lackey_fast(const uint8_t* p, const uint8_t* end, acc
     return p + 1
 
 
+cdef inline const uint8_t* din_fast(const uint8_t* p, const uint8_t* end, access_t* rec,
+                                    uint32_t* size) noexcept nogil:
+    # The common case only: [ws] LABEL ws+ [0x]HEX [ws+ DEC] LF with a
+    # one-digit label other than 3, no CR and no comment.  Returns the start
+    # of the next line, or NULL to let din_line (the full grammar) decide.
+    cdef uint64_t a = 0, v = DIN_DEFAULT_SIZE
+    cdef uint8_t label
+    cdef int8_t d
+    cdef const uint8_t* start
+    while p < end and (p[0] == 32 or p[0] == 9):
+        p += 1
+    if end - p < 3 or p[0] < 48 or p[0] > 52 or p[0] == 51 or not is_ws(p[1]):
+        return NULL
+    label = p[0] - 48
+    p += 2
+    while p < end and (p[0] == 32 or p[0] == 9):
+        p += 1
+    if end - p >= 3 and p[0] == 48 and (p[1] == 120 or p[1] == 88):
+        p += 2
+    start = p
+    while p < end:
+        d = HEX_DIGIT[p[0]]
+        if d < 0:
+            break
+        if a >> 60:
+            return NULL
+        a = (a << 4) | <uint64_t>d
+        p += 1
+    if p == start or p >= end:
+        return NULL
+    if p[0] != 10:
+        if not is_ws(p[0]):
+            return NULL
+        while p < end and (p[0] == 32 or p[0] == 9):
+            p += 1
+        start = p
+        v = 0
+        while p < end and p[0] >= 48 and p[0] <= 57:
+            v = v * 10 + (p[0] - 48)
+            if v > MAX_RECORD_SIZE:
+                return NULL
+            p += 1
+        if p == start or v == 0 or p >= end or p[0] != 10:
+            return NULL
+    rec.kind = DIN_KIND[label]
+    rec.addr = a
+    size[0] = <uint32_t>v
+    return p + 1
+
+
 cdef inline int din_line(const uint8_t* p, const uint8_t* e, access_t* rec,
                          uint32_t* size) noexcept nogil:
     cdef uint64_t label, v
@@ -420,8 +470,11 @@ cdef void parse_block(trace_format_t fmt, const uint8_t* buf, intp_t n, bint fin
     res.bad_end = -1
     while pos < n:
         p = buf + pos
-        if fmt == FMT_LACKEY:
-            nl = lackey_fast(p, buf + n, &rec, &size)
+        if fmt != FMT_CSV:
+            if fmt == FMT_LACKEY:
+                nl = lackey_fast(p, buf + n, &rec, &size)
+            else:
+                nl = din_fast(p, buf + n, &rec, &size)
             if nl != NULL:
                 k = n_pieces(rec.addr, size)
                 if k == 1 and n_out < cap:
