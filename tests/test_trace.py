@@ -532,3 +532,8 @@ def test_memory_does_not_grow_with_trace_length(tmp_path, monkeypatch, fmt):
     assert n == len(recs)
     # the decompressed trace is 4-6 MB; the reader holds a few blocks and chunks
     assert peak < 1_500_000, peak
+
+
+def test_npy_header_length_does_not_depend_on_count():
+    lengths = {len(T._npy_header(n)) for n in (0, 1, 10**6, 2**63, 2**64 - 1)}
+    assert len(lengths) == 1 and lengths.pop() % 64 == 0
