@@ -75,7 +75,9 @@ class TraceFormatError(ValueError):
     path : str or os.PathLike
         The trace file.
     line : int
-        1-based line number (text formats) or record number (``.npy``).
+        1-based line number (text formats) or record number (``.npy``); 0
+        when the problem is the file as a whole (an unreadable ``.npy``
+        header, corrupt compressed data, an undetectable format).
     text : str
         The offending text (or a description of the offending record).
     reason : str, optional
