@@ -431,6 +431,17 @@ def _bits(lo, hi):
     return ((1 << (hi - lo)) - 1) << lo
 
 
+cdef object _to_result(addr_t v, walk_result_t* r):
+    refs = [(int(r.ref_level[k]), int(r.ref_addr[k]), int(r.ref_value[k]))
+            for k in range(min(r.n_refs, WALK_MAX_REFS))]
+    if r.fault == WALK_OK:
+        return WalkResult(int(v), None, None, int(r.pa), 1 << r.page_shift, int(r.level),
+                          int(r.leaf), int(r.leaf & (_FLAG_BITS | PAGE_PRESENT | PAGE_PSE)),
+                          refs, int(r.n_refs))
+    return WalkResult(int(v), "#PF" if r.fault == WALK_PF else "#GP", int(r.error_code),
+                      None, None, None, None, None, refs, int(r.n_refs))
+
+
 def _grown(old, cap):
     new = np.zeros(cap, dtype=old.dtype)
     new[: old.shape[0]] = old
@@ -838,6 +849,16 @@ cdef class PageTable:
         """numpy.ndarray: The table pool, ``(slots, entries per table)`` uint64,
         a zero-copy view (slots of freed tables are zero)."""
         return self._pool[: self._n_slots]
+
+    @property
+    def ipt_layout(self):
+        """dict: Inverted table only: physical layout, ``hat_base``,
+        ``hat_entries`` (8-byte anchor entries), ``ipt_base`` and ``n_frames``
+        (16-byte IPT entries: tag word, then flags word)."""
+        if self.st.paging != PAGING_INVERTED:
+            raise AttributeError("ipt_layout: only paging='inverted' has one")
+        return dict(hat_base=int(self.st.hat_base), hat_entries=int(self.st.hat_mask + 1),
+                    ipt_base=int(self.st.ipt_base), n_frames=int(self.st.n_frames))
 
     def table_frames(self):
         """Frames holding page tables.
@@ -1260,14 +1281,47 @@ cdef class PageTable:
         cdef addr_t v = _u64("walk: va", va)
         cdef uint16_t a = self._check_asid(asid)
         pt_walk_asid(&self.st, v, acc, c, a, &r)
-        refs = [(int(r.ref_level[k]), int(r.ref_addr[k]), int(r.ref_value[k]))
-                for k in range(min(r.n_refs, WALK_MAX_REFS))]
-        if r.fault == WALK_OK:
-            return WalkResult(int(v), None, None, int(r.pa), 1 << r.page_shift, int(r.level),
-                              int(r.leaf), int(r.leaf & (_FLAG_BITS | PAGE_PRESENT | PAGE_PSE)),
-                              refs, int(r.n_refs))
-        return WalkResult(int(v), "#PF" if r.fault == WALK_PF else "#GP", int(r.error_code),
-                          None, None, None, None, None, refs, int(r.n_refs))
+        return _to_result(v, &r)
+
+    def walk_from(self, va, level, table_pa, rights=RIGHTS_TOP, access="read", cpl=3):
+        """Resume a walk below the root, as after a page-walk-cache hit.
+
+        This is the Python face of the C function ``pt_walk_from``: the walk
+        starts at `level` in the table at physical address `table_pa`, with
+        the rights accumulated above it, and reads only the entries from
+        `level` down.
+
+        Parameters
+        ----------
+        va : int
+            Virtual address.
+        level : int
+            Level of the table `table_pa` (1 .. :attr:`levels`).
+        table_pa : int
+            Physical address of that table (``ref_next`` of the entry above).
+        rights : int, optional
+            Rights accumulated above: bit 0 writable, bit 1 user, bit 2 no
+            execute (default 3: writable, user, executable, as at the root).
+        access : {"read", "write", "exec"}, optional
+            Kind of access.
+        cpl : int, optional
+            Current privilege level, 0..3.
+
+        Returns
+        -------
+        WalkResult
+        """
+        cdef walk_result_t r
+        cdef uint8_t acc = _access_code(access)
+        cdef uint8_t c = _check_cpl(cpl)
+        cdef addr_t v = _u64("walk_from: va", va)
+        if not isinstance(level, (int, np.integer)) or not 1 <= level <= self.st.levels:
+            raise ValueError(f"level: expected 1..{self.st.levels}, got {level!r}")
+        if not isinstance(rights, (int, np.integer)) or not 0 <= rights <= 7:
+            raise ValueError(f"rights: expected 0..7, got {rights!r}")
+        tpa = _u64("walk_from: table_pa", table_pa)
+        pt_walk_from(&self.st, v, acc, c, <uint8_t>level, tpa, <uint8_t>rights, &r)
+        return _to_result(v, &r)
 
     def walk_batch(self, vaddrs, kinds, cpl=3):
         """Walk many addresses in one nogil loop.
