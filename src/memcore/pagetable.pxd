@@ -115,6 +115,9 @@ cdef extern from *:
 ctypedef struct pt_state_t:
     # -- radix tables --
     uint64_t* pool             # table entries: slot * stride + index
+    int32_t* child             # slot of the table a pool entry points to, -1
+                               #   (kept equal to the entry's address field)
+    intp_t root_slot           # slot of the table at cr3
     intp_t stride              # entries per table (512, 1024 for i386-2level)
     uint64_t* hkeys            # frame -> slot index (open addressing):
     int64_t* hvals             #   key pfn + 1, 0 empty, ~0 deleted
@@ -188,6 +191,7 @@ cdef class PageTable:
     cdef pt_state_t st
     cdef readonly object frame_source
     cdef object _pool          # uint64 (capacity, stride)
+    cdef object _next          # int32 (capacity, stride): next table's slot
     cdef object _frame         # uint64 (capacity,): pfn of each slot
     cdef object _used          # int32 (capacity,): present entries per table
     cdef object _tlevel        # uint8 (capacity,): level of each table, 0 free
@@ -199,7 +203,6 @@ cdef class PageTable:
     cdef intp_t _n_slots       # slots ever used (high-water mark)
     cdef intp_t _n_tables      # tables in use
     cdef intp_t _hused         # occupied + deleted keys in the frame index
-    cdef intp_t _root_slot
     cdef object _region_frames # inverted: (hat pfn, n, ipt pfn, n)
 
     # internal helpers (the Python face); not part of the C contract

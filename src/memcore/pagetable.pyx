@@ -142,9 +142,12 @@ cdef int _radix_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
     if level < 1 or level > pt.levels:
         _fault(out, WALK_GP, 0)
         return WALK_GP
+    if table_pa == pt.cr3:
+        slot = pt.root_slot
+    else:
+        slot = pt_frame_slot(pt, table_pa >> PAGE_SHIFT)
     while True:
         idx = <intp_t>((va >> pt.level_shift[level]) & pt.level_mask[level])
-        slot = pt_frame_slot(pt, table_pa >> PAGE_SHIFT)
         if slot >= 0:
             pos[n] = slot * pt.stride + idx
             e = pt.pool[pos[n]]
@@ -184,6 +187,9 @@ cdef int _radix_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
             next_pa = e & 0xFFFFF000ULL
         out.ref_next[n - 1] = next_pa
         table_pa = next_pa
+        # the child index saves a frame lookup per level; it always names
+        # the table at next_pa (map/unmap/write_entry keep them equal)
+        slot = pt.child[pos[n - 1]]
         level -= 1
     # e is the leaf at `level`
     if not _permitted(pt, rights, access, cpl):
@@ -528,23 +534,25 @@ cdef class PageTable:
         self._n_slots = 0
         self._n_tables = 0
         self._hused = 0
-        self._root_slot = -1
+        self.st.root_slot = -1
         self._region_frames = None
         if code == PAGING_INVERTED:
             self._init_frame_index(8)
             self._init_inverted(int(n_frames))
         else:
             self._pool = np.zeros((4, self.st.stride), dtype=np.uint64)
+            self._next = np.full((4, self.st.stride), -1, dtype=np.int32)
             self._frame = np.zeros(4, dtype=np.uint64)
             self._used = np.zeros(4, dtype=np.int32)
             self._tlevel = np.zeros(4, dtype=np.uint8)
             self._init_frame_index(64)
             self._sync()
-            self._root_slot = self._new_table(self.st.levels)
-            self.st.cr3 = <addr_t>self._frame[self._root_slot] << PAGE_SHIFT
+            self.st.root_slot = self._new_table(self.st.levels)
+            self.st.cr3 = <addr_t>self._frame[self.st.root_slot] << PAGE_SHIFT
 
     cdef _placeholders(self):
         self._pool = np.zeros((0, 1), dtype=np.uint64)
+        self._next = np.zeros((0, 1), dtype=np.int32)
         self._frame = np.zeros(0, dtype=np.uint64)
         self._used = np.zeros(0, dtype=np.int32)
         self._tlevel = np.zeros(0, dtype=np.uint8)
@@ -660,11 +668,13 @@ cdef class PageTable:
 
     cdef _sync(self):
         cdef cnp.ndarray pool = self._pool
+        cdef cnp.ndarray child = self._next
         cdef cnp.ndarray hk = self._hkeys
         cdef cnp.ndarray hv = self._hvals
         cdef cnp.ndarray ipt = self._ipt
         cdef cnp.ndarray hat = self._hat
         self.st.pool = <uint64_t*>cnp.PyArray_DATA(pool)
+        self.st.child = <int32_t*>cnp.PyArray_DATA(child)
         self.st.hkeys = <uint64_t*>cnp.PyArray_DATA(hk)
         self.st.hvals = <int64_t*>cnp.PyArray_DATA(hv)
         self.st.ipt = <uint64_t*>cnp.PyArray_DATA(ipt)
@@ -714,6 +724,7 @@ cdef class PageTable:
                 self._grow(2 * cap)
             self._n_slots += 1
         self._pool[slot, :] = 0
+        self._next[slot, :] = -1
         self._frame[slot] = pfn
         self._used[slot] = 0
         self._tlevel[slot] = level
@@ -725,6 +736,9 @@ cdef class PageTable:
         pool = np.zeros((cap, self.st.stride), dtype=np.uint64)
         pool[: self._pool.shape[0]] = self._pool
         self._pool = pool
+        child = np.full((cap, self.st.stride), -1, dtype=np.int32)
+        child[: self._next.shape[0]] = self._next
+        self._next = child
         self._frame = _grown(self._frame, cap)
         self._used = _grown(self._used, cap)
         self._tlevel = _grown(self._tlevel, cap)
@@ -736,6 +750,7 @@ cdef class PageTable:
         self._tlevel[slot] = 0
         self._used[slot] = 0
         self._pool[slot, :] = 0
+        self._next[slot, :] = -1
         self._free_slots.append(slot)
         self._n_tables -= 1
         self._free_frames(pfn, 0)
@@ -903,7 +918,7 @@ cdef class PageTable:
         descent stopped (not present, leaf, or reached level `stop`), and the
         path of (slot, index) from the root."""
         cdef int level = self.st.levels
-        cdef intp_t slot = self._root_slot, idx
+        cdef intp_t slot = self.st.root_slot, idx
         cdef uint64_t e
         path = []
         while True:
@@ -1071,7 +1086,7 @@ cdef class PageTable:
 
     def _map_one(self, uint64_t va, uint64_t pa, int target, uint64_t flags):
         cdef int level = self.st.levels
-        cdef intp_t slot = self._root_slot, idx, child
+        cdef intp_t slot = self.st.root_slot, idx, child
         cdef uint64_t e
         while level > target:
             idx = self._index(va, level)
@@ -1082,6 +1097,7 @@ cdef class PageTable:
                 child = self._new_table(level - 1)
                 self.st.pool[slot * self.st.stride + idx] = self._upper_entry(
                     int(self._frame[child]), level)
+                self.st.child[slot * self.st.stride + idx] = child
                 self._used[slot] += 1
                 slot = child
             level -= 1
@@ -1101,6 +1117,7 @@ cdef class PageTable:
             ps, pidx = path[k - 1]
             self._free_table(s)
             self.st.pool[ps * self.st.stride + pidx] = 0
+            self.st.child[ps * self.st.stride + pidx] = -1
             self._used[ps] -= 1
 
     def _leaves(self, va, size, what):
@@ -1523,10 +1540,10 @@ cdef class PageTable:
                       maxphyaddr=self.maxphyaddr, update_ad=self.update_ad, asid=self.asid,
                       frame_source=self.frame_source, free_slots=list(self._free_slots),
                       n_slots=self._n_slots, n_tables=self._n_tables,
-                      root_slot=self._root_slot, cr3=self.cr3,
+                      root_slot=self.st.root_slot, cr3=self.cr3,
                       region_frames=self._region_frames, n_frames=int(self.st.n_frames),
                       hat_base=int(self.st.hat_base), ipt_base=int(self.st.ipt_base))
-        arrays = dict(pool=self._pool.copy(), frame=self._frame.copy(), used=self._used.copy(),
+        arrays = dict(pool=self._pool.copy(), child=self._next.copy(), frame=self._frame.copy(), used=self._used.copy(),
                       tlevel=self._tlevel.copy(), ipt=self._ipt.copy(), hat=self._hat.copy())
         return (_restore, (config, arrays))
 
@@ -1543,9 +1560,10 @@ cdef class PageTable:
         self._free_slots = list(config["free_slots"])
         self._n_slots = config["n_slots"]
         self._n_tables = config["n_tables"]
-        self._root_slot = config["root_slot"]
+        self.st.root_slot = config["root_slot"]
         self._region_frames = config["region_frames"]
         self._pool = arrays["pool"]
+        self._next = arrays["child"]
         self._frame = arrays["frame"]
         self._used = arrays["used"]
         self._tlevel = arrays["tlevel"]
