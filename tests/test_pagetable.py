@@ -492,3 +492,31 @@ def test_pool_is_a_numpy_view():
     pool = pt.pool
     assert pool.dtype == np.uint64 and pool.shape == (4, 512)
     assert np.count_nonzero(pool) == 4
+
+
+def test_frames_are_reused_after_unmap():
+    # a LIFO source hands freed frames straight back; the frame index must
+    # forget a freed table (and survive growing past its first capacity)
+    fs = CountingFrames(400)
+    pt = PageTable(frame_source=fs)
+    for rnd in range(3):
+        for i in range(40):
+            pt.map((i << 30) | (rnd << 21), i << 12, 0x1000, URW)
+        assert pt.n_tables == 2 + 2 * 40          # root, one PDPT, 40 PDs and PTs
+        for i in range(40):
+            assert pt.walk((i << 30) | (rnd << 21) | 0x10).pa == (i << 12) | 0x10
+        assert pt.unmap(0, 40 << 30) == 40
+        assert pt.n_tables == 1 and fs.out == {0x500}
+    assert len(pt.table_frames()) == 1
+
+
+def test_frame_source_misbehaving():
+    frames = iter([0x100, 0x100])
+    with pytest.raises(ValueError, match="already holds"):
+        PageTable(frame_source=lambda: next(frames)).map(0x0, 0x0, 0x1000)
+    with pytest.raises(ValueError, match="reach"):
+        PageTable("i386-2level", frame_source=lambda: 1 << 21)
+    with pytest.raises(MemoryError):
+        PageTable(frame_source=lambda: None)
+    with pytest.raises(ValueError, match="frame_source"):
+        PageTable(frame_source=42)

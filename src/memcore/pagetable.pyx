@@ -635,14 +635,23 @@ cdef class PageTable:
         self._sync()
 
     cdef _index_insert(self, uint64_t pfn, intp_t slot):
+        """Map frame `pfn` to `slot` (replacing an existing key)."""
         cdef uint64_t key = pfn + 1
         cdef uint64_t h
+        cdef int64_t free_h = -1
         if 2 * (self._hused + 1) > <intp_t>(self.st.hmask + 1):
             self._rehash()
         h = (key * _HASH_MUL) >> self.st.hshift
-        while self.st.hkeys[h] != 0 and self.st.hkeys[h] != _DELETED:
+        while self.st.hkeys[h] != 0:
+            if self.st.hkeys[h] == key:
+                self.st.hvals[h] = slot
+                return
+            if self.st.hkeys[h] == _DELETED and free_h < 0:
+                free_h = <int64_t>h
             h = (h + 1) & self.st.hmask
-        if self.st.hkeys[h] == 0:
+        if free_h >= 0:
+            h = <uint64_t>free_h
+        else:
             self._hused += 1
         self.st.hkeys[h] = key
         self.st.hvals[h] = slot
@@ -711,10 +720,13 @@ cdef class PageTable:
         if self.st.paging == PAGING_I386_2LEVEL or (
                 self.st.paging == PAGING_I386_PAE and level == 3):
             limit = 1 << 20     # 32-bit CR3 / 4-byte PDE address fields
-        if pfn >= limit or pt_frame_slot(&self.st, pfn) >= 0:
+        if pt_frame_slot(&self.st, pfn) >= 0:
+            # the source handed out a frame it already gave us: not ours to free
+            raise ValueError(f"frame_source: frame {pfn:#x} already holds a page table")
+        if pfn >= limit:
             self._free_frames(pfn, 0)
-            raise ValueError(f"frame_source: frame {pfn:#x} is unusable for a page table"
-                             f" ({'already holds one' if pfn < limit else 'out of range'})")
+            raise ValueError(f"frame_source: frame {pfn:#x} is beyond the reach of a"
+                             f" level-{level} table's address field")
         if self._free_slots:
             slot = self._free_slots.pop()
         else:
