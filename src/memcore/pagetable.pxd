@@ -32,12 +32,24 @@
 #   address, its value as read, the physical address of the table it points to
 #   (``ref_next``, 0 for a leaf) and the rights accumulated from the root down
 #   to it (``ref_rights``).  A PML4E/PDPTE/PDE cache stores ``ref_next`` and
-#   ``ref_rights`` of a reference; on a hit, ``pt_walk_from`` resumes at the
-#   level below with that table and those rights and reads only the remaining
-#   entries.
+#   ``ref_rights`` of a reference, tagged with the virtual-address bits above
+#   ``pt.level_shift[level]`` (e.g. a PDE cache: va >> pt.level_shift[2]); on
+#   a hit, ``pt_walk_from`` resumes at the level below with that table and
+#   those rights and reads only the remaining entries.  Only cache entries of
+#   a walk that succeeded (their A bits are then set, as hardware requires).
+# * For a TLB fill: ``pa``, ``page_shift``, ``rights`` (RIGHT_W/U/NX combined
+#   over all levels), ``leaf`` (G, D, PWT/PCD bits).  A store that hits a TLB
+#   entry whose ``leaf`` lacks D must walk again (hardware does the same) so
+#   the walker sets D in memory.
+# * ``access``: ACCESS_READ / ACCESS_WRITE / ACCESS_EXEC; ``pt_access_of_kind``
+#   maps the access-record kinds (modify walks as a write).  ``cpl`` 3 is user
+#   mode, 0..2 supervisor.
+# * The inverted table has one "level": ``pt_walk_from`` is ``pt_walk`` there,
+#   and ``ref_level`` is 0 for its references (anchor entry, then the chain).
 
 from memcore._typedefs cimport (intp_t, int32_t, int64_t, uint8_t, uint16_t,
                                 uint32_t, uint64_t, addr_t, pfn_t)
+from memcore.access cimport KIND_IFETCH, KIND_LOAD
 
 # Page-table organisations (``PageTable.paging``).
 cdef enum:
@@ -163,6 +175,16 @@ ctypedef struct walk_result_t:
     addr_t ref_next[WALK_MAX_REFS]    # table it points to, 0 if leaf/fault
     uint8_t ref_level[WALK_MAX_REFS]  # its level (0 for inverted entries)
     uint8_t ref_rights[WALK_MAX_REFS] # RIGHT_* from the root through it
+
+
+# Access-record kind (memcore.access KIND_*) -> ACCESS_*: ifetch executes,
+# load reads, store and modify write.  (Flush records are not translated.)
+cdef inline uint8_t pt_access_of_kind(uint8_t kind) noexcept nogil:
+    if kind == KIND_IFETCH:
+        return ACCESS_EXEC
+    if kind == KIND_LOAD:
+        return ACCESS_READ
+    return ACCESS_WRITE
 
 
 # Frame number -> table slot, or -1 if no table lives in that frame.

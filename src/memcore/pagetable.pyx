@@ -17,7 +17,7 @@ from libc.string cimport memset
 
 from memcore._typedefs cimport (intp_t, int32_t, int64_t, uint8_t, uint16_t,
                                 uint32_t, uint64_t, addr_t, pfn_t)
-from memcore.access cimport KIND_IFETCH, KIND_LOAD, KIND_STORE, KIND_MODIFY
+from memcore.access cimport KIND_IFETCH, KIND_MODIFY
 
 cnp.import_array()
 
@@ -1405,17 +1405,9 @@ cdef class PageTable:
         cdef uint32_t[::1] e_v = err
         cdef uint32_t[::1] r_v = nref
         cdef walk_result_t r
-        cdef uint8_t acc, k
         with nogil:
             for i in range(n):
-                k = kd[i]
-                if k == KIND_IFETCH:
-                    acc = ACCESS_EXEC
-                elif k == KIND_LOAD:
-                    acc = ACCESS_READ
-                else:
-                    acc = ACCESS_WRITE
-                f_v[i] = <uint8_t>pt_walk(&self.st, va[i], acc, c, &r)
+                f_v[i] = <uint8_t>pt_walk(&self.st, va[i], pt_access_of_kind(kd[i]), c, &r)
                 pa_v[i] = r.pa
                 e_v[i] = r.error_code
                 r_v[i] = r.n_refs
