@@ -203,11 +203,13 @@ cdef int _radix_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
     else:
         base = (e & 0xFFC00000ULL) | (((e >> 13) & 0xFF) << 32)
     if pt.update_ad:
+        # like hardware, write an entry only if its bit is not yet set
         for k in range(n):
-            if pos[k] < 0 or (pt.paging == PAGING_I386_PAE and out.ref_level[k] == 3):
+            if out.ref_value[k] & PAGE_ACCESSED or (
+                    pt.paging == PAGING_I386_PAE and out.ref_level[k] == 3):
                 continue
             pt.pool[pos[k]] |= PAGE_ACCESSED
-        if access == ACCESS_WRITE:
+        if access == ACCESS_WRITE and not (e & PAGE_DIRTY):
             pt.pool[pos[n - 1]] |= PAGE_DIRTY
         e = pt.pool[pos[n - 1]]
     out.fault = WALK_OK
