@@ -217,6 +217,9 @@ cdef class PageTable:
     cdef object _frame         # uint64 (capacity,): pfn of each slot
     cdef object _used          # int32 (capacity,): present entries per table
     cdef object _tlevel        # uint8 (capacity,): level of each table, 0 free
+    cdef uint64_t* frame_p     # data of _frame, _used, _tlevel (set by _sync)
+    cdef int32_t* used_p
+    cdef uint8_t* tlevel_p
     cdef object _hkeys
     cdef object _hvals
     cdef object _ipt

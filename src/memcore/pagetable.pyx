@@ -426,9 +426,9 @@ def _check_cpl(cpl):
     return int(cpl)
 
 
-def _u64(name, value):
+def _u64(what, field, value):
     if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < (1 << 64):
-        raise ValueError(f"{name}: expected an integer in 0..2**64-1, got {value!r}")
+        raise ValueError(f"{what}: {field}: expected an integer in 0..2**64-1, got {value!r}")
     return int(value)
 
 
@@ -684,6 +684,12 @@ cdef class PageTable:
         cdef cnp.ndarray hv = self._hvals
         cdef cnp.ndarray ipt = self._ipt
         cdef cnp.ndarray hat = self._hat
+        cdef cnp.ndarray frame = self._frame
+        cdef cnp.ndarray used = self._used
+        cdef cnp.ndarray tlevel = self._tlevel
+        self.frame_p = <uint64_t*>cnp.PyArray_DATA(frame)
+        self.used_p = <int32_t*>cnp.PyArray_DATA(used)
+        self.tlevel_p = <uint8_t*>cnp.PyArray_DATA(tlevel)
         self.st.pool = <uint64_t*>cnp.PyArray_DATA(pool)
         self.st.child = <int32_t*>cnp.PyArray_DATA(child)
         self.st.hkeys = <uint64_t*>cnp.PyArray_DATA(hk)
@@ -922,7 +928,7 @@ cdef class PageTable:
 
     cdef intp_t _child(self, uint64_t e, int level) except -2:
         cdef intp_t s = pt_frame_slot(&self.st, self._next_table_pfn(e))
-        if s < 0 or self._tlevel[s] != level - 1:
+        if s < 0 or self.tlevel_p[s] != level - 1:
             raise ValueError(f"page table corrupt: a level-{level} entry {e:#x} points to a"
                              " frame that holds no table of the level below")
         return s
@@ -945,8 +951,8 @@ cdef class PageTable:
             level -= 1
 
     def _check_range(self, va, size, what):
-        va = _u64(f"{what}: va", va)
-        size = _u64(f"{what}: size", size)
+        va = _u64(what, "va", va)
+        size = _u64(what, "size", size)
         if size == 0:
             raise ValueError(f"{what}: size must be positive")
         if va % 4096 or size % 4096:
@@ -969,7 +975,7 @@ cdef class PageTable:
         return va, size
 
     def _check_flags(self, flags, what):
-        flags = _u64(f"{what}: flags", flags)
+        flags = _u64(what, "flags", flags)
         extra = flags & ~(int(_FLAG_BITS) | int(PAGE_PRESENT))
         if extra:
             raise ValueError(f"{what}: flags {flags:#x} has bits {extra:#x} that are not"
@@ -1038,7 +1044,7 @@ cdef class PageTable:
             left unchanged.
         """
         va, size = self._check_range(va, size, "map")
-        pa = _u64("map: pa", pa)
+        pa = _u64("map", "pa", pa)
         flags = self._check_flags(flags, "map")
         if pa % 4096:
             raise ValueError(f"map: pa {pa:#x} must be a multiple of 4096")
@@ -1110,29 +1116,29 @@ cdef class PageTable:
             else:
                 child = self._new_table(level - 1)
                 self.st.pool[slot * self.st.stride + idx] = self._upper_entry(
-                    int(self._frame[child]), level)
+                    self.frame_p[child], level)
                 self.st.child[slot * self.st.stride + idx] = child
-                self._used[slot] += 1
+                self.used_p[slot] += 1
                 slot = child
             level -= 1
         idx = self._index(va, level)
         self.st.pool[slot * self.st.stride + idx] = self._encode_leaf(pa, flags, level)
-        self._used[slot] += 1
+        self.used_p[slot] += 1
 
     def _unmap_one(self, uint64_t va, int target):
         lv, slot, idx, e, path = self._find(va, target)
         self.st.pool[slot * self.st.stride + idx] = 0
-        self._used[slot] -= 1
+        self.used_p[slot] -= 1
         # free tables that became empty, bottom up (never the root)
         for k in range(len(path) - 1, 0, -1):
             s, _ = path[k]
-            if self._used[s] != 0:
+            if self.used_p[s] != 0:
                 break
             ps, pidx = path[k - 1]
             self._free_table(s)
             self.st.pool[ps * self.st.stride + pidx] = 0
             self.st.child[ps * self.st.stride + pidx] = -1
-            self._used[ps] -= 1
+            self.used_p[ps] -= 1
 
     def _leaves(self, va, size, what):
         """The mapped leaves in [va, va+size): list of (va, level); raises if
@@ -1309,7 +1315,7 @@ cdef class PageTable:
         cdef walk_result_t r
         cdef uint8_t acc = _access_code(access)
         cdef uint8_t c = _check_cpl(cpl)
-        cdef addr_t v = _u64("walk: va", va)
+        cdef addr_t v = _u64("walk", "va", va)
         cdef uint16_t a = self._check_asid(asid)
         pt_walk_asid(&self.st, v, acc, c, a, &r)
         return _to_result(v, &r)
@@ -1345,12 +1351,12 @@ cdef class PageTable:
         cdef walk_result_t r
         cdef uint8_t acc = _access_code(access)
         cdef uint8_t c = _check_cpl(cpl)
-        cdef addr_t v = _u64("walk_from: va", va)
+        cdef addr_t v = _u64("walk_from", "va", va)
         if not isinstance(level, (int, np.integer)) or not 1 <= level <= self.st.levels:
             raise ValueError(f"level: expected 1..{self.st.levels}, got {level!r}")
         if not isinstance(rights, (int, np.integer)) or not 0 <= rights <= 7:
             raise ValueError(f"rights: expected 0..7, got {rights!r}")
-        tpa = _u64("walk_from: table_pa", table_pa)
+        tpa = _u64("walk_from", "table_pa", table_pa)
         pt_walk_from(&self.st, v, acc, c, <uint8_t>level, tpa, <uint8_t>rights, &r)
         return _to_result(v, &r)
 
@@ -1418,7 +1424,7 @@ cdef class PageTable:
     # -- raw memory -----------------------------------------------------------------
 
     def _locate(self, pa, what):
-        pa = _u64(f"{what}: pa", pa)
+        pa = _u64(what, "pa", pa)
         esz = 8 if self.st.paging == PAGING_INVERTED else self.st.entry_size
         if pa % esz:
             raise ValueError(f"{what}: pa {pa:#x} is not aligned to the {esz}-byte entries")
@@ -1478,7 +1484,7 @@ cdef class PageTable:
         ValueError
             If `pa` holds no entry or the write would break the structure.
         """
-        value = _u64("write_entry: value", value)
+        value = _u64("write_entry", "value", value)
         where, idx = self._locate(pa, "write_entry")
         if where in ("hat", "ipt"):
             if where == "hat" or idx % 2 == 0:
