@@ -3,8 +3,9 @@
 asv suites (``time_*`` and exact ``track_*`` counts), and, run as a script,
 walks per second for each format against the plain-Python reference walker::
 
-    PYTHONPATH=src:tests python3 bench/bench_pagetable.py
+    PYTHONPATH=src python3 bench/bench_pagetable.py
 """
+import os
 import sys
 import time
 
@@ -112,7 +113,8 @@ def _best(fn, repeat=5):
 
 
 def main():
-    from reference import pagetable as ref
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    from tests.reference import pagetable as ref
 
     names = {1: "read", 2: "write"}
     print(f"{'format':15s} {'page':>6s} {'layout':>9s} {'Mwalks/s':>9s} {'refs/walk':>9s}"

@@ -45,6 +45,8 @@ SETUP = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_another_extension_walks_through_the_pxd(tmp_path):
+    pytest.importorskip("Cython", reason="building a cimport user needs Cython")
+    pytest.importorskip("setuptools", reason="building a cimport user needs setuptools")
     (tmp_path / "ptclient.pyx").write_text(CLIENT)
     (tmp_path / "setup.py").write_text(SETUP.format(src=SRC))
     proc = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"],

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memcore.pagetable import PageTable
-from reference import pagetable as ref
+from tests.reference import pagetable as ref
 
 RADIX = ["x86_64-4level", "x86_64-5level", "i386-2level", "i386-pae"]
 FLAG_BITS = [ref.RW, ref.US, ref.PWT, ref.PCD, ref.A, ref.D, ref.G, ref.NX]
