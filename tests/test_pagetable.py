@@ -309,6 +309,10 @@ def test_walk_batch_validates_before_walking():
         pt.walk_batch([0x1000, 0x1000], [1, 2, 1])
     with pytest.raises(ValueError, match="cpl"):
         pt.walk_batch([0x1000], 1, cpl=4)
+    with pytest.raises(ValueError, match="integer addresses"):
+        pt.walk_batch(np.array([4096.0]), 1)
+    with pytest.raises(ValueError, match=r"vaddrs\[1\]: negative"):
+        pt.walk_batch(np.array([4096, -4096]), 1)
     assert pt.memory() == before
     out = pt.walk_batch(np.array([], dtype=np.uint64), 1)
     assert out.pa.shape == (0,)

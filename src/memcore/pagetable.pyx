@@ -500,6 +500,11 @@ cdef class PageTable:
     Levels are numbered from the leaf: 1 = PT, 2 = PD, 3 = PDPT, 4 = PML4,
     5 = PML5.  Upper-level entries are created with P, RW and US set (the
     leaf decides the rights), PAE PDPTEs with P only.
+
+    :meth:`walk_batch` releases the GIL: do not change the table (map,
+    unmap, protect, write_entry) from another thread while it runs.
+    Pickling a table pickles its frame source with it (so a callable frame
+    source must be picklable, e.g. not a lambda).
     """
 
     def __init__(self, paging="x86_64-4level", frame_source=None, *, wp=True, nxe=True,
@@ -1387,7 +1392,12 @@ cdef class PageTable:
             If a kind is not 0..3 (naming the first bad index) or the arrays
             differ in length.
         """
-        cdef const uint64_t[::1] va = np.ascontiguousarray(vaddrs, dtype=np.uint64).ravel()
+        varr = np.asarray(vaddrs)
+        if varr.size and not np.issubdtype(varr.dtype, np.integer):
+            raise ValueError(f"vaddrs: expected integer addresses, got dtype {varr.dtype}")
+        if varr.size and np.issubdtype(varr.dtype, np.signedinteger) and varr.min() < 0:
+            raise ValueError(f"vaddrs[{int(np.argmin(varr))}]: negative address {varr.min()}")
+        cdef const uint64_t[::1] va = np.ascontiguousarray(varr, dtype=np.uint64).ravel()
         cdef intp_t n = va.shape[0], i
         karr = np.asarray(kinds)
         if karr.ndim == 0:
