@@ -8,7 +8,7 @@ import pytest
 from memcore import access
 from memcore.pagetable import (
     _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
-    PAGING_NAMES, PageTable, SequentialFrames,
+    PAGING_NAMES, RIGHTS_NX, RIGHTS_USER, RIGHTS_WRITABLE, PageTable, SequentialFrames,
 )
 
 URW = _PAGE_USER | _PAGE_RW
@@ -151,10 +151,11 @@ def test_rights_combine_across_levels():
     pt = PageTable()
     pt.map(0x1000, 0x10000, 0x1000, URW)
     pml4e, pdpte, pde, pte = pt.walk(0x1000, cpl=0).refs
+    assert pt.walk(0x1000).rights == RIGHTS_WRITABLE | RIGHTS_USER
     # clear RW in the PDE: the user write faults although the PTE allows it
     pt.write_entry(pde[1], pt.read_entry(pde[1]) & ~_PAGE_RW)
     assert pt.walk(0x1000, "write", 3).error_code == 0x7
-    assert pt.walk(0x1000, "read", 3).ok
+    assert pt.walk(0x1000, "read", 3).rights == RIGHTS_USER
     # clear US in the PDPTE: user reads fault, supervisor reads do not
     pt.write_entry(pdpte[1], pt.read_entry(pdpte[1]) & ~_PAGE_USER)
     assert pt.walk(0x1000, "read", 3).error_code == 0x5
@@ -162,6 +163,7 @@ def test_rights_combine_across_levels():
     # NX in the PML4E forbids execution everywhere below
     pt.write_entry(pml4e[1], pt.read_entry(pml4e[1]) | _PAGE_NX)
     assert pt.walk(0x1000, "exec", 0).error_code == 0x11
+    assert pt.walk(0x1000, "read", 0).rights == RIGHTS_NX
 
 
 def test_reserved_bits():

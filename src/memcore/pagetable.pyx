@@ -52,6 +52,14 @@ X86_PF_USER_BIT = X86_PF_USER
 X86_PF_RSVD_BIT = X86_PF_RSVD
 X86_PF_INSTR_BIT = X86_PF_INSTR
 
+#: Walk rights bit: writable at every level (``rights`` of walk results and
+#: :meth:`PageTable.walk_from`).
+RIGHTS_WRITABLE = RIGHT_W
+#: Walk rights bit: user accessible at every level.
+RIGHTS_USER = RIGHT_U
+#: Walk rights bit: no execute at some level.
+RIGHTS_NX = RIGHT_NX
+
 #: Names accepted for ``paging``, in the order of their codes.
 PAGING_NAMES = ("x86_64-4level", "x86_64-5level", "i386-2level", "i386-pae", "inverted")
 #: Names accepted for ``access``.
@@ -346,12 +354,17 @@ class WalkResult:
         walk read, in order (at most 16 are kept; see `n_refs`).
     n_refs : int
         Memory references made by the walk.
+    rights : int or None
+        Rights combined over every level: :data:`RIGHTS_WRITABLE` (RW at
+        every level), :data:`RIGHTS_USER` (US at every level),
+        :data:`RIGHTS_NX` (NX at some level).
     """
 
     __slots__ = ("va", "fault", "error_code", "pa", "page_size", "level", "entry",
-                 "flags", "refs", "n_refs")
+                 "flags", "refs", "n_refs", "rights")
 
-    def __init__(self, va, fault, error_code, pa, page_size, level, entry, flags, refs, n_refs):
+    def __init__(self, va, fault, error_code, pa, page_size, level, entry, flags, refs, n_refs,
+                 rights=None):
         self.va = va
         self.fault = fault
         self.error_code = error_code
@@ -362,6 +375,7 @@ class WalkResult:
         self.flags = flags
         self.refs = refs
         self.n_refs = n_refs
+        self.rights = rights
 
     @property
     def ok(self):
@@ -445,7 +459,7 @@ cdef object _to_result(addr_t v, walk_result_t* r):
     if r.fault == WALK_OK:
         return WalkResult(int(v), None, None, int(r.pa), 1 << r.page_shift, int(r.level),
                           int(r.leaf), int(r.leaf & (_FLAG_BITS | PAGE_PRESENT | PAGE_PSE)),
-                          refs, int(r.n_refs))
+                          refs, int(r.n_refs), int(r.rights))
     return WalkResult(int(v), "#PF" if r.fault == WALK_PF else "#GP", int(r.error_code),
                       None, None, None, None, None, refs, int(r.n_refs))
 
