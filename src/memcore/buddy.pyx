@@ -1472,10 +1472,12 @@ cdef class BuddyAllocator:
         cdef int mt = _check_mt(migratetype)
         pool = np.empty(max(self.z.n_pages, 1), dtype=np.int32)
         # every movable block moves at most once (it lands above the migrate scanner)
-        cap = int(np.count_nonzero((self.pages["flags"] & PG_HEAD)
+        cap = int(np.count_nonzero(((self.pages["flags"] & PG_HEAD) != 0)
                                    & (self.pages["migratetype"] == MIGRATE_MOVABLE)))
         moved = np.empty((max(cap, 1), 3), dtype=np.int64)
         n = self._compact_into(o, mt, pool, moved, cap)
+        if n > cap:  # pragma: no cover - cannot happen: each block moves at most once
+            raise RuntimeError(f"compact: {n} moves for {cap} movable blocks")
         return moved[:n].copy()
 
     def _compact_into(self, int o, int mt, int32_t[::1] pool_v, cnp.ndarray moved, intp_t cap):
