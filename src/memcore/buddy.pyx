@@ -1146,7 +1146,7 @@ cdef class BuddyAllocator:
         except KeyError:
             raise ValueError(f"wmark must be 'min', 'low', 'high' or None, got {wmark!r}") from None
 
-    def alloc_fast(self, order, migratetype=MIGRATE_MOVABLE, wmark="low", reserve=0):
+    def alloc_fast(self, order, migratetype=MIGRATE_MOVABLE, wmark="low", reserve=0, mark=None):
         """One allocation attempt without the slow path.
 
         Parameters
@@ -1162,6 +1162,8 @@ cdef class BuddyAllocator:
             no watermark.
         reserve : int, optional
             ``lowmem_reserve`` of this zone for the request's highest zone.
+        mark : int, optional
+            An explicit mark in pages (overrides `wmark` and `reserve`).
 
         Returns
         -------
@@ -1170,9 +1172,9 @@ cdef class BuddyAllocator:
         """
         cdef int o = _check_order(order)
         cdef int mt = _check_mt(migratetype)
-        cdef int64_t mark = self._mark(wmark, reserve)
+        cdef int64_t m = self._mark(wmark, reserve) if mark is None else int(mark)
         cdef int64_t pfn
-        pfn = buddy_alloc(&self.z, o, mt, mark)
+        pfn = buddy_alloc(&self.z, o, mt, m)
         return None if pfn < 0 else int(pfn)
 
     def alloc(self, order, migratetype=MIGRATE_MOVABLE):
