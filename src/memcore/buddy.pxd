@@ -121,3 +121,20 @@ cdef void buddy_free_one(buddy_t *z, int64_t idx, int order, int migratetype,
 # triples into `moved` (row-major) and returns how many blocks moved.
 cdef intp_t buddy_compact(buddy_t *z, int order, int migratetype, int32_t *pool_next,
                           int64_t *moved, intp_t cap) noexcept nogil
+
+
+# The Python-level allocator; its buddy_t is what the functions above take:
+#     cdef buddy_t *z = (<BuddyAllocator>obj).c_zone()
+# The state arrays it owns keep the pointers valid while it lives.
+cdef class BuddyAllocator:
+    cdef buddy_t z
+    cdef readonly object pages                  # page_t array (PAGE_DTYPE)
+    cdef readonly object pageblock_migratetype  # uint8 per pageblock
+    cdef object _list_head, _list_tail, _nr_free, _nr_free_mt
+    cdef readonly object counters               # int64[N_COUNTERS]
+    cdef object _watermark
+    cdef public object wake_kswapd
+    cdef public object direct_reclaim
+    cdef public object out_of_memory
+    cdef public bint compaction
+    cdef buddy_t *c_zone(self) noexcept

@@ -916,17 +916,6 @@ cdef class BuddyAllocator:
     types behaves as a plain buddy allocator.
     """
 
-    cdef buddy_t z
-    cdef readonly object pages
-    cdef readonly object pageblock_migratetype
-    cdef object _list_head, _list_tail, _nr_free, _nr_free_mt
-    cdef readonly object counters
-    cdef object _watermark
-    cdef public object wake_kswapd
-    cdef public object direct_reclaim
-    cdef public object out_of_memory
-    cdef public bint compaction
-
     def __init__(self, n_pages, base_pfn=0, *, reserved=None, watermarks=None,
                  min_free_kbytes=None, watermark_scale_factor=10, wake_kswapd=None,
                  direct_reclaim=None, out_of_memory=None, compaction=True, _state=None):
@@ -1034,7 +1023,7 @@ cdef class BuddyAllocator:
         self.z.first_block = first_block
         self.z.n_blocks = n_blocks
 
-    cdef buddy_t *_c(self):
+    cdef buddy_t *c_zone(self) noexcept:
         return &self.z
 
     # -- pickling ---------------------------------------------------------
