@@ -63,6 +63,10 @@ class Compaction:
 
     params = [[1 << 14, 1 << 18]]
     param_names = ["zone_pages"]
+    # compaction changes the zone: one call per sample, a fresh zone each time
+    number = 1
+    repeat = 5
+    warmup_time = 0
 
     def setup(self, zone_pages):
         self.b = BuddyAllocator(zone_pages)

@@ -294,3 +294,14 @@ def test_parsers_reject_malformed_lines():
         parse_buddyinfo("Node 0, zone DMA 0 0 0 0 0 0 0 0 0 0 0\n")
     with pytest.raises(ValueError):
         parse_pagetypeinfo("Node    0, zone      DMA, type Unmovable 0\n")
+
+
+def test_user_guide_examples_run():
+    import doctest
+    from pathlib import Path
+    guide = Path(__file__).resolve().parent.parent / "docs" / "guide" / "physmem.rst"
+    if not guide.exists():
+        pytest.skip("documentation sources not present")
+    res = doctest.testfile(str(guide), module_relative=False,
+                           optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 10 and res.failed == 0
