@@ -145,6 +145,12 @@ def test_free_batch_reports_index_and_keeps_prefix():
     np.testing.assert_array_equal(b.pages, ref.pages)
     with pytest.raises(ValueError, match="orders\\[1\\]"):
         b.alloc_batch([0, 11])
+    with pytest.raises(TypeError, match="integers"):
+        b.alloc_batch([0.5])
+    with pytest.raises(TypeError, match="integers"):
+        b.free_batch([2], [0.0])
+    with pytest.raises(ValueError, match="shape"):
+        b.free_batch([2, 3], [0, 0, 0])
 
 
 def test_bad_arguments():

@@ -1258,6 +1258,8 @@ cdef class BuddyAllocator:
         ords = np.asarray(orders)
         if ords.ndim != 1:
             ords = ords.ravel()
+        if ords.size and ords.dtype.kind not in "iu":
+            raise TypeError(f"alloc_batch: orders must be integers, got dtype {ords.dtype}")
         bad = np.flatnonzero((ords < 0) | (ords > MAX_PAGE_ORDER))
         if bad.size:
             raise ValueError(f"alloc_batch: orders[{bad[0]}] = {ords[bad[0]]} is outside 0..{MAX_PAGE_ORDER}")
@@ -1304,7 +1306,12 @@ cdef class BuddyAllocator:
         if p_arr.size and (p_arr.dtype.kind not in "iu"):
             raise TypeError(f"free_batch: pfns must be integers, got dtype {p_arr.dtype}")
         cdef const int64_t[::1] p = np.ascontiguousarray(p_arr, dtype=np.int64)
-        o_arr = np.broadcast_to(np.asarray(orders), p_arr.shape)
+        o_arr = np.asarray(orders)
+        if o_arr.size and o_arr.dtype.kind not in "iu":
+            raise TypeError(f"free_batch: orders must be integers, got dtype {o_arr.dtype}")
+        if o_arr.ndim and o_arr.shape != p_arr.shape:
+            raise ValueError(f"free_batch: orders has shape {o_arr.shape}, pfns {p_arr.shape}")
+        o_arr = np.broadcast_to(o_arr, p_arr.shape)
         o_arr = np.where((o_arr < -1) | (o_arr > 255), -1, o_arr)
         cdef const int16_t[::1] o = np.ascontiguousarray(o_arr, dtype=np.int16)
         cdef intp_t i, n = p.shape[0], bad = -1
