@@ -104,6 +104,24 @@ def test_movable_fallback_takes_smallest_block_when_it_cannot_claim():
     assert c.alloc(0, MIGRATE_MOVABLE) == 1
 
 
+def test_nofragment_fallback_takes_only_whole_pageblocks():
+    b = BuddyAllocator(1024)
+    assert b.alloc(0, MIGRATE_MOVABLE) == 0      # order-10 block split: orders 0..9 movable
+    # an unmovable order-0 request under ALLOC_NOFRAGMENT may steal only the
+    # order-9 block (claiming its pageblock), not the small movable blocks
+    assert b.alloc_fast(0, MIGRATE_UNMOVABLE, nofragment=True) == 512
+    assert list(b.pageblock_migratetype) == [1, 0]
+    c = BuddyAllocator(512)
+    assert c.alloc(0) == 0
+    assert c.alloc_fast(0, MIGRATE_UNMOVABLE, nofragment=True) is None
+    # without the flag it steals from the largest movable block (order 8 at
+    # 256), which moves every free block of the pageblock to the unmovable
+    # lists and claims it (511 free pages >= 256); then the smallest
+    # unmovable block is taken: pfn 1
+    assert c.alloc_fast(0, MIGRATE_UNMOVABLE) == 1
+    assert list(c.pageblock_migratetype) == [0]
+
+
 # --- errors -------------------------------------------------------------------
 
 @pytest.mark.parametrize("pfn,order,match", [
@@ -310,11 +328,15 @@ class BuddyMachine(RuleBasedStateMachine):
         if got is not None:
             self.live.append((got, order))
 
-    @rule(order=st.integers(0, 10), mt=st.integers(0, 2), wmark=st.sampled_from(["min", "low", None]))
-    def alloc_fast(self, order, mt, wmark):
-        got = self.b.alloc_fast(order, mt, wmark)
+    @rule(order=st.integers(0, 10), mt=st.integers(0, 2), wmark=st.sampled_from(["min", "low", None]),
+          nofrag=st.booleans())
+    def alloc_fast(self, order, mt, wmark, nofrag):
+        got = self.b.alloc_fast(order, mt, wmark, nofragment=nofrag)
         mark = {"min": self.wm[0], "low": self.wm[1], None: -(1 << 62)}[wmark]
-        self._check_alloc(got, order, mt, mark)
+        exp = self.r.alloc(order, mt, mark, nofragment=nofrag)
+        assert got == exp, (got, exp, order, mt, nofrag)
+        if got is not None:
+            self.live.append((got, order))
 
     @rule(order=st.integers(0, 4), mt=st.integers(0, 2))
     def alloc_slow(self, order, mt):

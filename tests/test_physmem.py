@@ -305,3 +305,27 @@ def test_user_guide_examples_run():
     res = doctest.testfile(str(guide), module_relative=False,
                            optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 10 and res.failed == 0
+
+
+def test_alloc_nofragment_prefers_a_lower_zone_to_mixing_pageblocks():
+    pm = PhysicalMemory([(MiB, 3 * GiB - 1, "usable"), (4 * GiB, 4 * GiB + 8 * MiB - 1, "usable")])
+    normal = pm.zone(0, "Normal")
+    assert normal.managed == 2048
+    got = [pm.alloc_pages(GFP_HIGHUSER_MOVABLE, o) for o in (9, 9, 9, 8)]
+    assert got == [1048576, 1049088, 1049600, 1050112]
+    # Normal has only a movable order-8 block left.  An unmovable request
+    # (ALLOC_NOFRAGMENT: its preferred zone is Normal and DMA32 exists) may
+    # not break it up; it falls through to DMA32 and claims a whole block there
+    pfn = pm.alloc_pages(GFP_KERNEL, 0)
+    assert pm.page_zone(pfn).name == "DMA32"
+    assert normal.buddy.pageblock_migratetype.tolist() == [1, 1, 1, 1]
+    # with DMA32 and DMA empty the fast path drops the flag and steals from
+    # the Normal pageblock after all
+    dma32 = pm.zone(0, "DMA32").buddy
+    while dma32.alloc_fast(0, MIGRATE_MOVABLE, wmark=None) is not None:
+        pass
+    dma = pm.zone(0, "DMA").buddy
+    while dma.alloc_fast(0, MIGRATE_MOVABLE, wmark=None) is not None:
+        pass
+    pfn = pm.alloc_pages(GFP_KERNEL, 0)
+    assert pm.page_zone(pfn) is normal and pfn >= 1050368

@@ -57,6 +57,10 @@ cdef enum:
     CNT_COMPACT_MIGRATED = 7  # blocks moved by compaction
     N_COUNTERS = 8
 
+# alloc_flags bits of buddy_alloc_flags (mm/internal.h values).
+cdef enum:
+    ALLOC_NOFRAGMENT = 0x100    # fallback may only steal blocks >= pageblock_order
+
 # Return codes of buddy_check_free / buddy_free (0 = success).
 cdef enum:
     BUDDY_OK = 0
@@ -101,6 +105,10 @@ cdef bint buddy_watermark_ok(buddy_t *z, int order, int64_t mark) noexcept nogil
 
 # Fast path: watermark check at `mark`, then __rmqueue.  pfn, or -1.
 cdef int64_t buddy_alloc(buddy_t *z, int order, int migratetype, int64_t mark) noexcept nogil
+
+# The same with alloc_flags (ALLOC_NOFRAGMENT).
+cdef int64_t buddy_alloc_flags(buddy_t *z, int order, int migratetype, int64_t mark,
+                               int alloc_flags) noexcept nogil
 
 # Free ---------------------------------------------------------------------
 

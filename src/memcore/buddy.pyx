@@ -29,8 +29,11 @@ operations give the kernel's pfn sequence (per-CPU page lists aside):
   whole pageblock takes the smallest one; stealing claims whole pageblocks as
   ``steal_suitable_fallback`` does.
 
+``ALLOC_NOFRAGMENT`` (``alloc_fast(..., nofragment=True)``) limits the
+fallback of requests below order 9 to blocks of order >= 9.
+
 Not modelled: per-CPU page lists (pcp), the highatomic reserve, CMA,
-``ALLOC_NOFRAGMENT``, watermark boosting, page shuffling.
+watermark boosting, page shuffling.
 """
 import numpy as np
 
@@ -48,7 +51,7 @@ from memcore.buddy cimport (
     CNT_FREE_PAGES, CNT_MANAGED, CNT_ALLOC, CNT_ALLOC_FAIL, CNT_FREE,
     CNT_FALLBACK, CNT_CLAIM, CNT_COMPACT_MIGRATED, N_COUNTERS,
     BUDDY_OK, BUDDY_ERANGE, BUDDY_EORDER, BUDDY_EALIGN, BUDDY_ENOTALLOC,
-    BUDDY_EWRONGORDER, BUDDY_EBLOCK,
+    BUDDY_EWRONGORDER, BUDDY_EBLOCK, ALLOC_NOFRAGMENT,
 )
 
 cnp.import_array()
@@ -352,12 +355,17 @@ cdef void _steal_suitable_fallback(buddy_t *z, int64_t idx, int start_type,
     _move_to_free_list(z, idx, start_type)
 
 
-cdef bint _rmqueue_fallback(buddy_t *z, int order, int start_mt) noexcept nogil:
+cdef bint _rmqueue_fallback(buddy_t *z, int order, int start_mt, int alloc_flags) noexcept nogil:
     cdef int current_order, fmt = -1
     cdef bint can_steal = False
     cdef int64_t idx
+    cdef int min_order = order
+    # ALLOC_NOFRAGMENT: do not break up pageblocks of another type for a
+    # small request; the caller retries without the flag when all zones fail
+    if order < PAGEBLOCK_ORDER and (alloc_flags & ALLOC_NOFRAGMENT):
+        min_order = PAGEBLOCK_ORDER
     current_order = MAX_PAGE_ORDER
-    while current_order >= order:
+    while current_order >= min_order:
         fmt = _find_suitable_fallback(z, current_order, start_mt, False, &can_steal)
         if fmt != -1:
             break
@@ -379,13 +387,17 @@ cdef bint _rmqueue_fallback(buddy_t *z, int order, int start_mt) noexcept nogil:
 
 
 cdef int64_t buddy_rmqueue(buddy_t *z, int order, int migratetype) noexcept nogil:
+    return _rmqueue(z, order, migratetype, 0)
+
+
+cdef inline int64_t _rmqueue(buddy_t *z, int order, int migratetype, int alloc_flags) noexcept nogil:
     cdef int64_t idx
     cdef page_t *p
     if order < 0 or order > MAX_PAGE_ORDER or migratetype < 0 or migratetype >= NR_MIGRATETYPES:
         return -1
     idx = _rmqueue_smallest(z, order, migratetype)
     if idx < 0:
-        if _rmqueue_fallback(z, order, migratetype):
+        if _rmqueue_fallback(z, order, migratetype, alloc_flags):
             idx = _rmqueue_smallest(z, order, migratetype)
     if idx < 0:
         z.counters[CNT_ALLOC_FAIL] += 1
@@ -413,12 +425,17 @@ cdef bint buddy_watermark_ok(buddy_t *z, int order, int64_t mark) noexcept nogil
 
 
 cdef int64_t buddy_alloc(buddy_t *z, int order, int migratetype, int64_t mark) noexcept nogil:
+    return buddy_alloc_flags(z, order, migratetype, mark, 0)
+
+
+cdef int64_t buddy_alloc_flags(buddy_t *z, int order, int migratetype, int64_t mark,
+                               int alloc_flags) noexcept nogil:
     if order < 0 or order > MAX_PAGE_ORDER:
         return -1
     if not buddy_watermark_ok(z, order, mark):
         z.counters[CNT_ALLOC_FAIL] += 1
         return -1
-    return buddy_rmqueue(z, order, migratetype)
+    return _rmqueue(z, order, migratetype, alloc_flags)
 
 
 # --- compaction -------------------------------------------------------------
@@ -1135,7 +1152,8 @@ cdef class BuddyAllocator:
         except KeyError:
             raise ValueError(f"wmark must be 'min', 'low', 'high' or None, got {wmark!r}") from None
 
-    def alloc_fast(self, order, migratetype=MIGRATE_MOVABLE, wmark="low", reserve=0, mark=None):
+    def alloc_fast(self, order, migratetype=MIGRATE_MOVABLE, wmark="low", reserve=0, mark=None,
+                   nofragment=False):
         """One allocation attempt without the slow path.
 
         Parameters
@@ -1153,6 +1171,10 @@ cdef class BuddyAllocator:
             ``lowmem_reserve`` of this zone for the request's highest zone.
         mark : int, optional
             An explicit mark in pages (overrides `wmark` and `reserve`).
+        nofragment : bool, optional
+            ``ALLOC_NOFRAGMENT``: for orders below 9, the fallback may only
+            take blocks of order >= 9 from another migrate type (so that
+            pageblocks are not mixed); the allocation fails instead.
 
         Returns
         -------
@@ -1163,7 +1185,7 @@ cdef class BuddyAllocator:
         cdef int mt = _check_mt(migratetype)
         cdef int64_t m = self._mark(wmark, reserve) if mark is None else int(mark)
         cdef int64_t pfn
-        pfn = buddy_alloc(&self.z, o, mt, m)
+        pfn = buddy_alloc_flags(&self.z, o, mt, m, ALLOC_NOFRAGMENT if nofragment else 0)
         return None if pfn < 0 else int(pfn)
 
     def alloc(self, order, migratetype=MIGRATE_MOVABLE):

@@ -619,16 +619,35 @@ class PhysicalMemory:
         high = gfp_zone(gfp, self.arch)
         zl = self.zonelist(node, gfp)
 
+        nofrag = self._alloc_nofragment(zl)
+
         def attempt(wmark):
-            for z in zl:
-                b = z.buddy
-                mark = b.watermarks[wmark]
-                if wmark == "min" and gfp & _F_HIGH:
-                    mark -= mark // 2                      # ALLOC_MIN_RESERVE
-                pfn = b.alloc_fast(order, mt, mark=mark + z.lowmem_reserve[high])
-                if pfn is not None:
-                    return pfn
-            return None
+            # get_page_from_freelist; ALLOC_NOFRAGMENT only on the fast path
+            no_fallback = nofrag and wmark == "low"
+            while True:
+                restart = False
+                for z in zl:
+                    if (no_fallback and len(self.nodes) > 1 and z is not zl[0]
+                            and z.node != zl[0].node):
+                        # do not fragment the local node: first try remote
+                        # nodes without the flag
+                        no_fallback = False
+                        restart = True
+                        break
+                    b = z.buddy
+                    mark = b.watermarks[wmark]
+                    if wmark == "min" and gfp & _F_HIGH:
+                        mark -= mark // 2                      # ALLOC_MIN_RESERVE
+                    pfn = b.alloc_fast(order, mt, mark=mark + z.lowmem_reserve[high],
+                                       nofragment=no_fallback)
+                    if pfn is not None:
+                        return pfn
+                if restart:
+                    continue
+                if no_fallback:
+                    no_fallback = False
+                    continue
+                return None
 
         pfn = attempt("low")
         if pfn is not None:
@@ -659,6 +678,15 @@ class PhysicalMemory:
         return _buddy.alloc_slowpath(
             attempt, compact if (direct and self.compaction) else None, order,
             wake_kswapd=kswapd, direct_reclaim=reclaim, out_of_memory=oom)
+
+    def _alloc_nofragment(self, zl):
+        # alloc_flags_nofragment: with a DMA32 zone, a request whose
+        # preferred zone is Normal avoids mixing pageblocks (ALLOC_NOFRAGMENT)
+        if self.arch != "x86_64" or not zl or zl[0].name != "Normal":
+            return False
+        if len(self.nodes) > 1 and not self.zone(zl[0].node, "DMA32").populated:
+            return False
+        return True
 
     def free_pages(self, pfn, order):
         """Free a block that :meth:`alloc_pages` returned.

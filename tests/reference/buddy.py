@@ -119,9 +119,10 @@ class RefBuddy:
                 return fmt, steal
         return None, steal
 
-    def _fallback(self, order, mt):
+    def _fallback(self, order, mt, nofragment=False):
         found = None
-        for o in range(MAX_ORDER, order - 1, -1):
+        lowest = PB_ORDER if (nofragment and order < PB_ORDER) else order
+        for o in range(MAX_ORDER, lowest - 1, -1):
             fmt, steal = self._fallback_type(o, mt)
             if fmt is not None:
                 found = (o, fmt, steal)
@@ -192,11 +193,11 @@ class RefBuddy:
         return order == 0 or any(self.lists[(o, t)] for o in range(order, MAX_ORDER + 1)
                                  for t in range(3))
 
-    def alloc(self, order, mt=MOVABLE, mark=0):
+    def alloc(self, order, mt=MOVABLE, mark=0, nofragment=False):
         if not self.watermark_ok(order, mark):
             return None
         pfn = self._smallest(order, mt)
-        if pfn is None and self._fallback(order, mt):
+        if pfn is None and self._fallback(order, mt, nofragment):
             pfn = self._smallest(order, mt)
         if pfn is not None:
             self.allocated[pfn] = (order, mt)
