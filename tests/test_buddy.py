@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from memcore import buddy as B
 from memcore.buddy import (BuddyAllocator, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
                            MIGRATE_UNMOVABLE)
-from tests.reference.buddy import RefBuddy
+from reference.buddy import RefBuddy
 
 
 # --- hand-worked sequences ----------------------------------------------------

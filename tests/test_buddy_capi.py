@@ -39,6 +39,8 @@ SRC = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def ext(tmp_path_factory):
+    pytest.importorskip("Cython", reason="building a cimport user needs Cython")
+    pytest.importorskip("setuptools", reason="building a cimport user needs setuptools")
     d = tmp_path_factory.mktemp("capi")
     (d / "buddy_user.pyx").write_text(SRC)
     src_dir = Path(memcore.__file__).resolve().parent.parent
