@@ -329,3 +329,33 @@ def test_alloc_nofragment_prefers_a_lower_zone_to_mixing_pageblocks():
         pass
     pfn = pm.alloc_pages(GFP_KERNEL, 0)
     assert pm.page_zone(pfn) is normal and pfn >= 1050368
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/firmware/memmap") or _read("/proc/zoneinfo") is None,
+                    reason="no firmware memory map or /proc/zoneinfo")
+def test_model_of_this_host_matches_its_kernel_zones():
+    pm = PhysicalMemory.from_host()
+    host = parse_zoneinfo(_read("/proc/zoneinfo"))
+    for z in pm.zones:
+        h = host.get((z.node, z.name))
+        if h is None or not z.populated:
+            continue
+        # spans and present pages come from the firmware map alone
+        assert (z.spanned, z.present) == (h["spanned"], h["present"]), z
+        assert z.start_pfn == h["start_pfn"]
+        assert len(z.lowmem_reserve) == len(h["protection"])
+
+
+def test_cli_prints_a_view(tmp_path, capsys):
+    import argparse
+    log = tmp_path / "dmesg.txt"
+    log.write_text(HOST_E820)
+    parser = argparse.ArgumentParser()
+    P.register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["physmem", "--e820", str(log), "buddyinfo"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert parse_buddyinfo(out)[0] == (0, "DMA", [0] * 8 + [1, 1, 3])
+    args = parser.parse_args(["physmem", "--e820", str(tmp_path / "missing"), "zoneinfo"])
+    assert args.func(args) == 2
+    assert "missing" in capsys.readouterr().err

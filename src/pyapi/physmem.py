@@ -32,7 +32,7 @@ from memcore.buddy import BuddyAllocator
 __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "E820Entry", "parse_e820", "PhysicalMemory", "Zone", "Node",
     "gfp_zone", "gfp_migratetype", "parse_buddyinfo", "parse_pagetypeinfo", "parse_zoneinfo",
-    "ZONE_NAMES_64", "ZONE_NAMES_32",
+    "ZONE_NAMES_64", "ZONE_NAMES_32", "read_firmware_memmap", "MEMMAP_TYPES", "register_cli",
 ]
 
 PAGE_SHIFT = 12
@@ -239,6 +239,67 @@ def parse_e820(text):
             raise ValueError(f"e820 line {n}: cannot parse {line!r}")
         out.append(E820Entry(int(m.group(1), 16), int(m.group(2), 16), m.group(3)))
     return out
+
+
+#: Type names of ``/sys/firmware/memmap/*/type`` and the e820 type each means.
+MEMMAP_TYPES = {"System RAM": "usable", "Reserved": "reserved", "ACPI Tables": "ACPI data",
+                "ACPI Non-volatile Storage": "ACPI NVS", "Unusable memory": "unusable"}
+
+
+def read_firmware_memmap(path="/sys/firmware/memmap"):
+    """Read the firmware memory map the running kernel exports.
+
+    Parameters
+    ----------
+    path : str, optional
+        The ``/sys/firmware/memmap`` directory (one subdirectory per entry
+        with ``start``, ``end`` and ``type``).
+
+    Returns
+    -------
+    list of E820Entry
+        Sorted by address.  Types other than those of :data:`MEMMAP_TYPES`
+        (persistent or soft-reserved memory) are read as ``"reserved"``.
+    """
+    import os
+    out = []
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read the firmware memory map at {path}: {exc}") from None
+    for name in names:
+        d = os.path.join(path, name)
+        try:
+            with open(os.path.join(d, "start")) as f:
+                start = int(f.read(), 16)
+            with open(os.path.join(d, "end")) as f:
+                end = int(f.read(), 16)
+            with open(os.path.join(d, "type")) as f:
+                typ = f.read().strip()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"firmware memory map entry {d}: {exc}") from None
+        out.append(E820Entry(start, end, MEMMAP_TYPES.get(typ, "reserved")))
+    return sorted(out, key=lambda e: e.start)
+
+
+def _read_host_nodes(root="/sys/devices/system"):
+    # NUMA nodes as (start, end) byte spans of their memory blocks, and the
+    # distance matrix; None when the machine has a single node.
+    import glob
+    import os
+    nodes = sorted(glob.glob(os.path.join(root, "node", "node[0-9]*")),
+                   key=lambda p: int(p.rsplit("node", 1)[1]))
+    if len(nodes) < 2:
+        return None, None
+    with open(os.path.join(root, "memory", "block_size_bytes")) as f:
+        block = int(f.read(), 16)
+    spans, distance = [], []
+    for nd in nodes:
+        blocks = [int(p.rsplit("memory", 1)[1]) for p in glob.glob(os.path.join(nd, "memory[0-9]*"))]
+        spans.append((min(blocks) * block, (max(blocks) + 1) * block) if blocks else (0, 0))
+        with open(os.path.join(nd, "distance")) as f:
+            distance.append([int(v) for v in f.read().split()])
+    return spans, distance
 
 
 def _subtract(ranges, cut):
@@ -487,6 +548,28 @@ class PhysicalMemory:
             self.min_free_kbytes, watermark_scale_factor)
         for z, wm in zip(self.zones, wms):
             z.buddy.set_watermarks(*wm)
+
+    @classmethod
+    def from_host(cls, **options):
+        """Model this machine's physical memory.
+
+        Reads the firmware map from ``/sys/firmware/memmap`` and, on a NUMA
+        machine, the nodes' memory blocks and distances from
+        ``/sys/devices/system``.
+
+        Parameters
+        ----------
+        **options
+            Other arguments of :class:`PhysicalMemory` (``kernel_reserved``,
+            ``min_free_kbytes``, callbacks, ...).
+
+        Returns
+        -------
+        PhysicalMemory
+        """
+        e820 = read_firmware_memmap()
+        nodes, distance = _read_host_nodes()
+        return cls(e820, nodes, distance, **options)
 
     def _setup_lowmem_reserve(self):
         # setup_per_zone_lowmem_reserve
@@ -986,3 +1069,46 @@ def parse_zoneinfo(text):
         if m and m.group(1) == "nr_free_pages":
             cur["nr_free_pages"] = int(m.group(2))
     return res
+
+
+# --- command line -------------------------------------------------------------------
+
+def register_cli(subparsers):
+    """Add the ``memcore physmem`` subcommand.
+
+    ``memcore physmem [--host | --e820 FILE] [--arch ARCH]
+    [--min-free-kbytes N] {buddyinfo,pagetypeinfo,zoneinfo}`` prints a
+    ``/proc`` view of a freshly booted model of the machine (this host's
+    firmware map, or the ``BIOS-e820:`` lines of a boot log).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``ArgumentParser.add_subparsers``.
+    """
+    p = subparsers.add_parser("physmem", help="print /proc/buddyinfo, pagetypeinfo or zoneinfo "
+                                              "of a modelled machine")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--host", action="store_true",
+                     help="this machine's firmware memory map (the default)")
+    src.add_argument("--e820", metavar="FILE", help="a boot log with BIOS-e820: lines")
+    p.add_argument("--arch", choices=("x86_64", "i386"), default="x86_64")
+    p.add_argument("--min-free-kbytes", type=int, default=None)
+    p.add_argument("view", choices=("buddyinfo", "pagetypeinfo", "zoneinfo"))
+    p.set_defaults(func=_cmd_physmem)
+
+
+def _cmd_physmem(args):
+    import sys
+    try:
+        if args.e820:
+            with open(args.e820) as f:
+                e820 = parse_e820(f.read())
+            pm = PhysicalMemory(e820, arch=args.arch, min_free_kbytes=args.min_free_kbytes)
+        else:
+            pm = PhysicalMemory.from_host(arch=args.arch, min_free_kbytes=args.min_free_kbytes)
+    except (OSError, ValueError) as exc:
+        print(f"memcore physmem: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(getattr(pm, args.view)())
+    return 0
