@@ -307,6 +307,14 @@ def test_pickle_round_trip_continues_identically():
     assert list(b.alloc_batch([0, 4, 1])) == list(c.alloc_batch([0, 4, 1]))
     d = BuddyAllocator.from_state(3000, 17, b.state())
     assert d.free_pages == b.free_pages
+    bad = b.state()
+    bad["pages"]["next"][5] = 5000
+    with pytest.raises(ValueError, match="links outside"):
+        BuddyAllocator.from_state(3000, 17, bad)
+    bad = b.state()
+    bad["list_head"][0] = 3000
+    with pytest.raises(ValueError, match="heads"):
+        BuddyAllocator.from_state(3000, 17, bad)
 
 
 # --- differential state machine ---------------------------------------------------

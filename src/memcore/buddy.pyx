@@ -57,20 +57,12 @@ from memcore.buddy cimport (
 cnp.import_array()
 
 # --- Python-visible constants ---------------------------------------------
-
-#: Largest order (Linux 6.8+ ``MAX_PAGE_ORDER``).
-PY_MAX_PAGE_ORDER = MAX_PAGE_ORDER
-#: Number of orders, 0..MAX_PAGE_ORDER.
-PY_NR_PAGE_ORDERS = NR_PAGE_ORDERS
-#: Pageblock order (x86-64 with 4 KiB pages: 9, i.e. 2 MiB).
-PY_PAGEBLOCK_ORDER = PAGEBLOCK_ORDER
-#: Orders above this are "costly" (compaction is tried before reclaim).
-PY_PAGE_ALLOC_COSTLY_ORDER = PAGE_ALLOC_COSTLY_ORDER
-
+# The C enum names of buddy.pxd, exported under the same names (a plain
+# assignment would redeclare the cimported names, hence globals()).
 globals().update({
-    "MAX_PAGE_ORDER": MAX_PAGE_ORDER,
-    "NR_PAGE_ORDERS": NR_PAGE_ORDERS,
-    "PAGEBLOCK_ORDER": PAGEBLOCK_ORDER,
+    "MAX_PAGE_ORDER": MAX_PAGE_ORDER,              # largest order (Linux 6.8+ name)
+    "NR_PAGE_ORDERS": NR_PAGE_ORDERS,              # orders 0..MAX_PAGE_ORDER
+    "PAGEBLOCK_ORDER": PAGEBLOCK_ORDER,            # x86-64, 4 KiB pages: 2 MiB
     "PAGEBLOCK_NR_PAGES": PAGEBLOCK_NR_PAGES,
     "PAGE_ALLOC_COSTLY_ORDER": PAGE_ALLOC_COSTLY_ORDER,
     "MIGRATE_UNMOVABLE": MIGRATE_UNMOVABLE,
@@ -82,7 +74,6 @@ globals().update({
     "PG_RESERVED": PG_RESERVED,
     "PG_ISOLATED": PG_ISOLATED,
 })
-del PY_MAX_PAGE_ORDER, PY_NR_PAGE_ORDERS, PY_PAGEBLOCK_ORDER, PY_PAGE_ALLOC_COSTLY_ORDER
 
 #: Names of the migrate types, as ``/proc/pagetypeinfo`` prints them.
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable")
@@ -1022,6 +1013,19 @@ cdef class BuddyAllocator:
                 or lt.shape != (nl,) or nf.shape != (NR_PAGE_ORDERS,) or nfm.shape != (nl,)
                 or cnt.shape != (N_COUNTERS,) or wm.shape != (NR_WMARK,)):
             raise ValueError("BuddyAllocator state arrays have the wrong shapes")
+        # A state may come from outside (a checkpoint file): every index the
+        # kernels follow must be in range before the C struct points at it.
+        if n_pages:
+            for name in ("prev", "next"):
+                col = pages[name]
+                if col.min() < -1 or col.max() >= n_pages:
+                    raise ValueError(f"BuddyAllocator state: pages['{name}'] has links outside 0..{n_pages - 1}")
+            if pages["order"].max() > MAX_PAGE_ORDER or pages["migratetype"].max() >= NR_MIGRATETYPES:
+                raise ValueError("BuddyAllocator state: a page has an order above 10 or an unknown migratetype")
+        if n_blocks and pbm.max() >= NR_MIGRATETYPES:
+            raise ValueError("BuddyAllocator state: unknown pageblock migratetype")
+        if (lh.min() < -1 or lh.max() >= n_pages or lt.min() < -1 or lt.max() >= n_pages):
+            raise ValueError("BuddyAllocator state: free list heads/tails outside the zone")
         self.pages = pages
         self.pageblock_migratetype = pbm
         self._list_head, self._list_tail = lh, lt
