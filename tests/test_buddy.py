@@ -59,8 +59,11 @@ def test_freed_block_goes_to_tail_when_its_parent_buddy_is_free():
 
 def test_free_coalesces_back_to_one_block():
     b = BuddyAllocator(2048)
-    pfns = b.alloc_batch(np.array([0, 3, 1, 10, 2, 0]))
-    assert list(pfns) == [0, 8, 2, 1024, 4, 1]
+    out = np.full(6, 7, dtype=np.int64)
+    pfns = b.alloc_batch(np.array([0, 3, 1, 10, 2, 0], dtype=np.uint8), out=out)
+    assert pfns is out and list(pfns) == [0, 8, 2, 1024, 4, 1]
+    with pytest.raises(ValueError, match="out must be"):
+        b.alloc_batch([0, 0], out=np.empty(3, dtype=np.int64))
     b.free_batch(pfns, [0, 3, 1, 10, 2, 0])
     assert list(b.free_counts()) == [0] * 10 + [2]
     assert b.free_pages == 2048

@@ -886,6 +886,18 @@ def _check_mt(migratetype):
 _WMARK_INDEX = {"min": WMARK_MIN, "low": WMARK_LOW, "high": WMARK_HIGH}
 
 
+def _int64_array(values, where, what):
+    # A 1-d contiguous int64 view of integer input (no copy when it already is one).
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.ravel()
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{where}: {what} must be integers, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{where}: {what} has values above 2**63-1")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 cdef class BuddyAllocator:
     """The buddy allocator of one zone.
 
@@ -1263,7 +1275,7 @@ cdef class BuddyAllocator:
             msg += f" ({self.pages['order'][pfn - self.z.base_pfn]})"
         return msg
 
-    def alloc_batch(self, orders, migratetype=MIGRATE_MOVABLE):
+    def alloc_batch(self, orders, migratetype=MIGRATE_MOVABLE, out=None):
         """Allocate a block for each order, in one nogil loop.
 
         Each allocation is a fast-path attempt at the low watermark (the
@@ -1275,38 +1287,52 @@ cdef class BuddyAllocator:
             Orders, each 0..10 (checked before anything is allocated).
         migratetype : int or array_like of int, optional
             One migrate type, or one per allocation.
+        out : numpy.ndarray of int64, optional
+            Where to write the result (contiguous, same length as `orders`);
+            reusing it saves allocating a fresh array per batch.
 
         Returns
         -------
         numpy.ndarray of int64
             First pfn of each block, -1 where no block could be had.
         """
-        ords = np.asarray(orders)
-        if ords.ndim != 1:
-            ords = ords.ravel()
-        if ords.size and ords.dtype.kind not in "iu":
-            raise TypeError(f"alloc_batch: orders must be integers, got dtype {ords.dtype}")
-        bad = np.flatnonzero((ords < 0) | (ords > MAX_PAGE_ORDER))
-        if bad.size:
-            raise ValueError(f"alloc_batch: orders[{bad[0]}] = {ords[bad[0]]} is outside 0..{MAX_PAGE_ORDER}")
-        cdef const int8_t[::1] o = np.ascontiguousarray(ords, dtype=np.int8)
+        ords = _int64_array(orders, "alloc_batch", "orders")
+        cdef const int64_t[::1] o = ords
+        cdef intp_t i, n = ords.shape[0], bad = -1
+        with nogil:
+            for i in range(n):
+                if o[i] < 0 or o[i] > MAX_PAGE_ORDER:
+                    bad = i
+                    break
+        if bad >= 0:
+            raise ValueError(f"alloc_batch: orders[{bad}] = {o[bad]} is outside 0..{MAX_PAGE_ORDER}")
         mts = np.asarray(migratetype)
+        cdef int mt0 = 0
+        cdef const uint8_t[::1] m = None
         if mts.ndim == 0:
-            _check_mt(mts)
+            mt0 = _check_mt(mts)
         elif mts.shape != ords.shape:
             raise ValueError(f"alloc_batch: migratetype has shape {mts.shape}, orders {ords.shape}")
         else:
-            bad = np.flatnonzero((mts < 0) | (mts >= NR_MIGRATETYPES))
-            if bad.size:
-                raise ValueError(f"alloc_batch: migratetype[{bad[0]}] = {mts[bad[0]]} is not a migrate type")
-        cdef const uint8_t[::1] m = np.ascontiguousarray(np.broadcast_to(mts, ords.shape), dtype=np.uint8)
-        out = np.empty(ords.shape[0], dtype=np.int64)
+            bad_mt = np.flatnonzero((mts < 0) | (mts >= NR_MIGRATETYPES))
+            if bad_mt.size:
+                raise ValueError(f"alloc_batch: migratetype[{bad_mt[0]}] = {mts[bad_mt[0]]} "
+                                 "is not a migrate type")
+            m = np.ascontiguousarray(mts, dtype=np.uint8)
+        if out is None:
+            out = np.empty(n, dtype=np.int64)
+        elif (not isinstance(out, np.ndarray) or out.dtype != np.int64 or out.shape != (n,)
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"alloc_batch: out must be a writeable contiguous int64 array of length {n}")
         cdef int64_t[::1] res = out
-        cdef intp_t i, n = ords.shape[0]
         cdef int64_t mark = self.z.watermark[WMARK_LOW]
         with nogil:
-            for i in range(n):
-                res[i] = buddy_alloc(&self.z, o[i], m[i], mark)
+            if m is None:
+                for i in range(n):
+                    res[i] = buddy_alloc(&self.z, <int>o[i], mt0, mark)
+            else:
+                for i in range(n):
+                    res[i] = buddy_alloc(&self.z, <int>o[i], m[i], mark)
         return out
 
     def free_batch(self, pfns, orders):
@@ -1326,31 +1352,33 @@ cdef class BuddyAllocator:
             index.  Items before it have been freed; it and the items after
             it have not.
         """
-        p_arr = np.asarray(pfns)
-        if p_arr.ndim != 1:
-            p_arr = p_arr.ravel()
-        if p_arr.size and (p_arr.dtype.kind not in "iu"):
-            raise TypeError(f"free_batch: pfns must be integers, got dtype {p_arr.dtype}")
-        cdef const int64_t[::1] p = np.ascontiguousarray(p_arr, dtype=np.int64)
-        o_arr = np.asarray(orders)
-        if o_arr.size and o_arr.dtype.kind not in "iu":
-            raise TypeError(f"free_batch: orders must be integers, got dtype {o_arr.dtype}")
-        if o_arr.ndim and o_arr.shape != p_arr.shape:
-            raise ValueError(f"free_batch: orders has shape {o_arr.shape}, pfns {p_arr.shape}")
-        o_arr = np.broadcast_to(o_arr, p_arr.shape)
-        o_arr = np.where((o_arr < -1) | (o_arr > 255), -1, o_arr)
-        cdef const int16_t[::1] o = np.ascontiguousarray(o_arr, dtype=np.int16)
-        cdef intp_t i, n = p.shape[0], bad = -1
+        parr = _int64_array(pfns, "free_batch", "pfns")
+        cdef const int64_t[::1] p = parr
+        cdef intp_t i, n = parr.shape[0], bad = -1
         cdef int rc = 0
+        cdef int64_t o0 = 0, oi
+        cdef const int64_t[::1] o = None
+        oarr = np.asarray(orders)
+        if oarr.ndim == 0:
+            o0 = _int64_array(oarr.reshape(1), "free_batch", "orders")[0]
+        else:
+            if oarr.shape != parr.shape:
+                raise ValueError(f"free_batch: orders has shape {oarr.shape}, pfns {parr.shape}")
+            o = _int64_array(oarr, "free_batch", "orders")
         with nogil:
             for i in range(n):
-                rc = buddy_free(&self.z, p[i], o[i])
+                oi = o0 if o is None else o[i]
+                if oi < 0 or oi > MAX_PAGE_ORDER:
+                    rc = BUDDY_EORDER
+                else:
+                    rc = buddy_free(&self.z, p[i], <int>oi)
                 if rc != BUDDY_OK:
                     bad = i
                     break
         if bad >= 0:
+            oi = o0 if o is None else o[bad]
             raise ValueError(f"free_batch: item {bad}: "
-                             + self._free_error(int(p[bad]), int(o[bad]), rc)
+                             + self._free_error(int(p[bad]), int(oi), rc)
                              + f"; items 0..{bad - 1} were freed, items {bad}.. were not")
 
     # -- views --------------------------------------------------------------
