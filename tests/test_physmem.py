@@ -359,3 +359,13 @@ def test_cli_prints_a_view(tmp_path, capsys):
     args = parser.parse_args(["physmem", "--e820", str(tmp_path / "missing"), "zoneinfo"])
     assert args.func(args) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_physical_memory_pickles_and_continues_identically():
+    import pickle
+    pm = PhysicalMemory(SMALL)
+    pm.alloc_pages(GFP_KERNEL, 2)
+    pm.alloc_pages(GFP_HIGHUSER_MOVABLE, 5)
+    q = pickle.loads(pickle.dumps(pm))
+    assert q.buddyinfo() == pm.buddyinfo() and q.zoneinfo() == pm.zoneinfo()
+    assert [q.alloc_pages(GFP_KERNEL, o) for o in (0, 3, 1)] == [pm.alloc_pages(GFP_KERNEL, o) for o in (0, 3, 1)]
