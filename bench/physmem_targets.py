@@ -67,6 +67,20 @@ def main():
             wall, cpu = best(pairs, repeat)
             report(f"  size={size:<5} batch={batch:<8}", batch * rounds, wall, cpu, 30,
                    "M pairs/s")
+        try:
+            from memcore.buddy import BuddyAllocator
+        except ImportError:
+            BuddyAllocator = None
+        if BuddyAllocator is not None:
+            c = SlabCache("bench", size, page_source=BuddyAllocator(1 << 20))
+            c.free_batch(c.alloc_batch(1000))
+
+            def buddy_pairs():
+                for _ in range(1000):
+                    c.free_batch(c.alloc_batch(1000))
+            wall, cpu = best(buddy_pairs, repeat)
+            report(f"  size={size:<5} batch=1000 over BuddyAllocator", 1_000_000, wall, cpu, 30,
+                   "M pairs/s")
         c = SlabCache("churn", size, page_source=BumpPages())
         live = c.alloc_batch(1_000_000)
         rng = np.random.default_rng(0)
