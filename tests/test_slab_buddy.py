@@ -37,3 +37,14 @@ def test_cache_runs_dry_with_the_zone():
     assert len(got) == 64 and c.alloc() is None
     c.free_batch(got[:8])
     assert c.alloc() is not None
+
+
+def test_checkpoint_of_cache_and_zone():
+    import pickle
+
+    c = SlabCache("ckpt", 100, page_source=buddy.BuddyAllocator(1 << 10))
+    a = c.alloc_batch(500)
+    c.free_batch(a[::2])
+    c2 = pickle.loads(pickle.dumps(c))
+    assert np.array_equal(c2.alloc_batch(300), c.alloc_batch(300))
+    assert np.array_equal(c2.page_source.free_counts(), c.page_source.free_counts())
