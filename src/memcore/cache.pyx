@@ -224,24 +224,29 @@ cdef int _d_read(hier_t* h, int li, uint64_t line, bint is_i, bint demand,
     # A line read (demand load/fetch, or a fetch from the level above).
     cdef level_t* L
     cdef intp_t slot
-    cdef int served
-    cdef uint8_t d = 0
     if li >= h.n_levels:
         h.gst[G_MEM_READS] += 1
         return li
     L = h.lv[li]
     _count_rec(h, L)
     slot = level_lookup(L, line)
-    if slot >= 0:
-        L.st[S_IHITS if is_i else S_RHITS] += 1
-        if h.incl[li] == INC_EXCLUSIVE and not demand:
-            # The line moves up: it leaves this level with its dirty bit.
-            dirty_out[0] |= L.dirty[slot]
-            level_invalidate(L, slot)
-            L.st[S_INVALIDATIONS] += 1
-        else:
-            level_touch(L, slot, 0)
-        return li
+    if slot < 0:
+        return _d_read_miss(h, L, li, line, is_i, demand, dirty_out)
+    L.st[S_IHITS if is_i else S_RHITS] += 1
+    if h.incl[li] == INC_EXCLUSIVE and not demand:
+        # The line moves up: it leaves this level with its dirty bit.
+        dirty_out[0] |= L.dirty[slot]
+        level_invalidate(L, slot)
+        L.st[S_INVALIDATIONS] += 1
+    else:
+        level_touch(L, slot, 0)
+    return li
+
+
+cdef int _d_read_miss(hier_t* h, level_t* L, int li, uint64_t line, bint is_i,
+                      bint demand, uint8_t* dirty_out) noexcept nogil:
+    cdef int served
+    cdef uint8_t d = 0
     L.st[S_IMISSES if is_i else S_RMISSES] += 1
     if h.incl[li] == INC_EXCLUSIVE and not demand:
         return _d_read(h, h.next[li], line, is_i, 0, dirty_out)
@@ -254,22 +259,27 @@ cdef int _d_write(hier_t* h, int li, uint64_t line, bint full, bint demand) noex
     # A store of part of a line (full=0) or a write-back of a whole line.
     cdef level_t* L
     cdef intp_t slot
-    cdef int served
-    cdef uint8_t d = 0
     if li >= h.n_levels:
         h.gst[G_MEM_WRITES] += 1
         return li
     L = h.lv[li]
     _count_rec(h, L)
     slot = level_lookup(L, line)
-    if slot >= 0:
-        L.st[S_WHITS] += 1
-        level_touch(L, slot, 0)
-        if L.write_back:
-            L.dirty[slot] = 1
-        else:
-            _d_write(h, h.next[li], line, full, 0)
-        return li
+    if slot < 0:
+        return _d_write_miss(h, L, li, line, full, demand)
+    L.st[S_WHITS] += 1
+    level_touch(L, slot, 0)
+    if L.write_back:
+        L.dirty[slot] = 1
+    else:
+        _d_write(h, h.next[li], line, full, 0)
+    return li
+
+
+cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
+                       bint demand) noexcept nogil:
+    cdef int served
+    cdef uint8_t d = 0
     L.st[S_WMISSES] += 1
     if L.write_allocate and (demand or h.incl[li] != INC_EXCLUSIVE):
         served = li
@@ -298,7 +308,7 @@ cdef intp_t _p_inject(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept 
         if vd and L.write_back:
             L.st[S_WRITEBACKS] += 1
             if h.next[li] < h.n_levels:
-                _p_store(h, h.next[li], vline, vline)
+                _p_store(h, h.next[li], vline << L.line_bits, (<uint64_t>1) << L.line_bits)
             else:
                 h.gst[G_MEM_WRITES] += 1
     return slot
@@ -336,10 +346,22 @@ cdef int _p_load(hier_t* h, int li, uint64_t first, uint64_t last, bint is_i,
     return served
 
 
-cdef void _p_store(hier_t* h, int li, uint64_t first, uint64_t last) noexcept nogil:
+cdef inline uint64_t _last_byte(uint64_t addr, uint64_t length) noexcept nogil:
+    cdef uint64_t end = addr + (length - 1 if length else 0)
+    if end < addr:  # wraps past the top of the address space
+        end = <uint64_t>0xFFFFFFFFFFFFFFFFULL
+    return end
+
+
+cdef void _p_store(hier_t* h, int li, uint64_t addr, uint64_t length) noexcept nogil:
+    # pycachesim's Cache__store of the byte range [addr, addr+length).
     cdef level_t* L = h.lv[li]
     cdef intp_t slot
-    cdef uint64_t line = first
+    cdef uint64_t line = addr >> L.line_bits
+    cdef uint64_t end = _last_byte(addr, length)
+    cdef uint64_t last = end >> L.line_bits
+    cdef uint64_t line_size = (<uint64_t>1) << L.line_bits
+    cdef uint64_t sub_addr, sub_len
     _count_rec(h, L)
     L.st[S_PSTORES] += 1
     while True:
@@ -353,8 +375,17 @@ cdef void _p_store(hier_t* h, int li, uint64_t first, uint64_t last) noexcept no
         if L.write_back and slot >= 0:
             L.dirty[slot] = 1
         elif h.next[li] < h.n_levels:
+            # The part of the range in this line, computed as pycachesim
+            # does: the length is a whole line unless the range ends first,
+            # so a range that starts inside a line is forwarded too long.
+            sub_addr = line << L.line_bits
+            if addr > sub_addr:
+                sub_addr = addr
+            sub_len = end - sub_addr + 1   # bytes left in the range
+            if line_size < sub_len:
+                sub_len = line_size
             L.st[S_WRITEBACKS] += 1
-            _p_store(h, h.next[li], line, line)
+            _p_store(h, h.next[li], sub_addr, sub_len)
         if line == last:
             break
         line += 1
@@ -419,7 +450,7 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
                 L.st[S_WRITEBACKS] += 1
                 if h.compat == COMPAT_PYCACHESIM:
                     if nx < h.n_levels:
-                        _p_store(h, nx, line, line)
+                        _p_store(h, nx, line << L.line_bits, (<uint64_t>1) << L.line_bits)
                     else:
                         h.gst[G_MEM_WRITES] += 1
                 else:
@@ -462,7 +493,7 @@ cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexce
         if kind != KIND_STORE:
             served = _p_load(h, li, first, last, is_i, &slot)
         if kind == KIND_STORE or kind == KIND_MODIFY:
-            _p_store(h, li, first, last)
+            _p_store(h, li, addr, size)
             if served < li:
                 served = li
         return served
@@ -490,57 +521,115 @@ cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexce
     return served
 
 
+cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Branch-free search of one set: the way holding `line`, or -1.
+    cdef intp_t w, found = -1
+    for w in range(ways):
+        if tags[w] == line:
+            found = w
+    return found
+
+
+cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Constant trip counts for the usual associativities, so the compiler
+    # unrolls the scan.
+    if ways == 8:
+        return _scan_n(tags, 8, line)
+    if ways == 4:
+        return _scan_n(tags, 4, line)
+    if ways == 16:
+        return _scan_n(tags, 16, line)
+    if ways == 2:
+        return _scan_n(tags, 2, line)
+    return _scan_n(tags, ways, line)
+
+
+cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) noexcept nogil:
+    # Add the hit counts kept in registers by hier_run's fast path.
+    h.gst[G_RECORDS] += fast[0] + fast[1] + fast[2]
+    h.gst[G_INSTRUCTIONS] += fast[0]
+    D.st[S_RECORDS] += fast[1] + fast[2]
+    D.st[S_RHITS] += fast[1]
+    D.st[S_WHITS] += fast[2]
+    if I != NULL:
+        I.st[S_RECORDS] += fast[0]
+        I.st[S_IHITS] += fast[0]
+    fast[0] = fast[1] = fast[2] = 0
+
+
 cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
-    cdef intp_t i, w, slot, base, ways
+    # The batch loop.  Default/dinero records that touch one line and hit
+    # their entry level are handled here (a per-level memo of the last hit
+    # slot, then a branch-free set scan, counts kept in locals); single-line
+    # misses go straight to the miss path; everything else goes through
+    # hier_access.
+    cdef intp_t i, w, slot, base
     cdef const access_t* r
     cdef uint8_t kind
-    cdef uint32_t size
-    cdef uint64_t addr, line
+    cdef uint64_t addr, line, last
     cdef uint32_t bits = h.line_bits
     cdef level_t* L
     cdef level_t* D = h.lv[h.data_entry]
     cdef level_t* I = h.lv[h.inst_entry] if h.inst_entry >= 0 else NULL
-    cdef uint64_t* tags
+    cdef intp_t memo_d = 0, memo_i = 0
+    cdef intp_t* memo
+    cdef count_t fast[3]
+    cdef uint8_t d
+    cdef int p
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
         for i in range(n):
             hier_access(h, tr[i].addr, tr[i].size, tr[i].kind)
         return
+    fast[0] = fast[1] = fast[2] = 0
     for i in range(n):
         r = tr + i
         kind = r.kind
         addr = r.addr
-        size = r.size
-        if size == 0:
-            size = 1
-        # Fast path: a load, fetch or write-back store within one line that
-        # hits the entry level.
         if kind <= KIND_STORE:
-            L = I if kind == KIND_IFETCH else D
-            if L != NULL and (kind != KIND_STORE or L.write_back):
-                line = addr >> bits
-                if ((addr + (size - 1)) >> bits) == line and addr + (size - 1) >= addr:
-                    ways = L.ways
-                    base = <intp_t>(line & L.set_mask) * ways
-                    tags = L.tags + base
-                    slot = -1
-                    for w in range(ways):
-                        if tags[w] == line:
-                            slot = base + w
-                            break
-                    if slot >= 0:
-                        h.gst[G_RECORDS] += 1
-                        L.st[S_RECORDS] += 1
-                        if kind == KIND_LOAD:
-                            L.st[S_RHITS] += 1
-                        elif kind == KIND_STORE:
-                            L.st[S_WHITS] += 1
-                            L.dirty[slot] = 1
-                        else:
-                            h.gst[G_INSTRUCTIONS] += 1
-                            L.st[S_IHITS] += 1
-                        level_touch(L, slot, 0)
-                        continue
-        hier_access(h, addr, size, kind)
+            if kind == KIND_IFETCH:
+                L = I
+                memo = &memo_i
+            else:
+                L = D
+                memo = &memo_d
+            line = addr >> bits
+            last = (addr + (r.size - 1 if r.size else 0)) >> bits
+            if L != NULL and line == last and last >= line and (kind != KIND_STORE or L.write_back):
+                slot = memo[0]
+                if L.tags[slot] != line:
+                    base = <intp_t>(line & L.set_mask) * L.ways
+                    w = _scan(L.tags + base, L.ways, line)
+                    slot = base + w if w >= 0 else -1
+                if slot >= 0:
+                    memo[0] = slot
+                    fast[kind] += 1
+                    L.dirty[slot] |= kind == KIND_STORE
+                    p = L.policy
+                    if p == POL_LRU or p == POL_MRU:
+                        L.ctl[CTL_CLOCK] += 1
+                        L.repl[slot] = L.ctl[CTL_CLOCK]
+                    elif p == POL_SRRIP:
+                        L.repl[slot] = 0
+                    elif p == POL_PLRU:
+                        _plru_touch(L, slot)
+                    continue
+                # Single-line miss at the entry level.
+                _flush_fast(h, D, I, fast)
+                h.gst[G_RECORDS] += 1
+                h.cur = h.gst[G_RECORDS]
+                _count_rec(h, L)
+                d = 0
+                if kind == KIND_STORE:
+                    _d_write_miss(h, L, h.data_entry, line, 0, 1)
+                elif kind == KIND_LOAD:
+                    _d_read_miss(h, L, h.data_entry, line, 0, 1, &d)
+                else:
+                    h.gst[G_INSTRUCTIONS] += 1
+                    _d_read_miss(h, L, h.inst_entry, line, 1, 1, &d)
+                continue
+        _flush_fast(h, D, I, fast)
+        hier_access(h, addr, r.size, kind)
+    _flush_fast(h, D, I, fast)
 
 
 # ------------------------------------------------------------ Python face

@@ -289,7 +289,7 @@ class RefHierarchy:
             if old[1] and L.write_back:
                 L.stats["writebacks"] += 1
                 if L.next is not None:
-                    self.p_store(L.next, old[0], old[0])
+                    self.p_store(L.next, old[0] * L.line_size, L.line_size)
                 else:
                     self.memory["writes"] += 1
         return w
@@ -325,12 +325,15 @@ class RefHierarchy:
                 w = self.p_inject(name, line, 0)
         return served, w
 
-    def p_store(self, name, first, last):
+    def p_store(self, name, addr, length):
+        """pycachesim's Cache__store of bytes [addr, addr + length)."""
         L = self.levels[name]
         self.seen(L)
         st = L.stats
         st["stores"] += 1
-        for line in range(first, last + 1):
+        bits = L.line_size.bit_length() - 1
+        end = min(addr + max(length, 1) - 1, M64)
+        for line in range((addr >> bits), (end >> bits) + 1):
             st["accesses"] += 1
             w = L.find(line)
             st["store_hits" if w is not None else "store_misses"] += 1
@@ -342,8 +345,12 @@ class RefHierarchy:
             if L.write_back and w is not None:
                 L.sets[L.set_of(line)][w][1] = 1
             elif L.next is not None:
+                # pycachesim's sub-range: a whole line unless the range ends
+                # first, measured from max(line start, addr).
+                start = max(line << bits, addr)
+                sub = min(L.line_size, end - start + 1)
                 st["writebacks"] += 1
-                self.p_store(L.next, line, line)
+                self.p_store(L.next, start, sub)
 
     # -- cachegrind -----------------------------------------------------------
     def c_ref(self, name, first, last, kind):
@@ -382,7 +389,7 @@ class RefHierarchy:
                         L.stats["writebacks"] += 1
                         if self.compat == "pycachesim":
                             if L.next is not None:
-                                self.p_store(L.next, e[0], e[0])
+                                self.p_store(L.next, e[0] * L.line_size, L.line_size)
                             else:
                                 self.memory["writes"] += 1
                         else:
@@ -420,7 +427,7 @@ class RefHierarchy:
             if kind != 2:
                 served.append(self.p_load(entry, first, last, k)[0])
             if kind in (2, 3):
-                self.p_store(entry, first, last)
+                self.p_store(entry, addr, size)
                 served.append(entry)
         elif self.compat == "cachegrind":
             served.append(self.c_ref(entry, first, last, "w" if kind == 2 else k))
