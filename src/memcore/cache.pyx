@@ -39,7 +39,7 @@ cdef enum:
 
 # ---------------------------------------------------------------- one level
 
-cdef intp_t level_lookup(level_t* L, uint64_t line) noexcept nogil:
+cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
     cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
     cdef uint64_t* t = L.tags + base
     cdef intp_t w
@@ -63,7 +63,7 @@ cdef inline void _plru_touch(level_t* L, intp_t slot) noexcept nogil:
         d -= 1
 
 
-cdef void level_touch(level_t* L, intp_t slot, bint fill) noexcept nogil:
+cdef inline void _touch(level_t* L, intp_t slot, bint fill) noexcept nogil:
     cdef int p = L.policy
     if p == POL_LRU or p == POL_MRU:
         L.ctl[CTL_CLOCK] += 1
@@ -87,7 +87,7 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     return z ^ (z >> 31)
 
 
-cdef intp_t level_victim(level_t* L, uint64_t line) noexcept nogil:
+cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
     cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
     cdef intp_t w, best = 0
     cdef uint64_t v, bestv
@@ -133,7 +133,7 @@ cdef intp_t level_victim(level_t* L, uint64_t line) noexcept nogil:
     return base  # not reached
 
 
-cdef void level_invalidate(level_t* L, intp_t slot) noexcept nogil:
+cdef inline void _invalidate(level_t* L, intp_t slot) noexcept nogil:
     L.tags[slot] = INVALID_TAG
     L.valid[slot] = 0
     L.dirty[slot] = 0
@@ -148,7 +148,7 @@ cdef inline void _install(level_t* L, intp_t slot, uint64_t line, uint8_t dirty)
     L.tags[slot] = line
     L.valid[slot] = 1
     L.dirty[slot] = dirty
-    level_touch(L, slot, 1)
+    _touch(L, slot, 1)
     L.st[S_FILLS] += 1
 
 
@@ -159,6 +159,22 @@ cdef count_t level_count_dirty(level_t* L) noexcept nogil:
         if L.valid[i] and L.dirty[i]:
             n += 1
     return n
+
+
+cdef intp_t level_lookup(level_t* L, uint64_t line) noexcept nogil:
+    return _lookup(L, line)
+
+
+cdef void level_touch(level_t* L, intp_t slot, bint fill) noexcept nogil:
+    _touch(L, slot, fill)
+
+
+cdef intp_t level_victim(level_t* L, uint64_t line) noexcept nogil:
+    return _victim(L, line)
+
+
+cdef void level_invalidate(level_t* L, intp_t slot) noexcept nogil:
+    _invalidate(L, slot)
 
 
 # ------------------------------------------------------------ hierarchy core
@@ -174,11 +190,11 @@ cdef inline void _count_rec(hier_t* h, level_t* L) noexcept nogil:
 cdef void _d_victim(hier_t* h, int xi, uint64_t line, uint8_t dirty) noexcept nogil:
     # A line evicted above enters exclusive level `xi` (victim fill).
     cdef level_t* X = h.lv[xi]
-    cdef intp_t s = level_lookup(X, line)
+    cdef intp_t s = _lookup(X, line)
     if s >= 0:
         if dirty:
             X.dirty[s] = 1
-        level_touch(X, s, 0)
+        _touch(X, s, 0)
         return
     _d_fill(h, xi, line, dirty)
 
@@ -187,7 +203,7 @@ cdef intp_t _d_fill(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept no
     # Install `line` in level li; the victim goes down after the install.
     cdef level_t* L = h.lv[li]
     cdef level_t* U
-    cdef intp_t slot = level_victim(L, line)
+    cdef intp_t slot = _victim(L, line)
     cdef intp_t s
     cdef uint64_t vline = L.tags[slot]
     cdef uint8_t vd = 0
@@ -201,10 +217,10 @@ cdef intp_t _d_fill(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept no
         if h.incl[li] == INC_INCLUSIVE:
             for k in range(h.n_up[li]):
                 U = h.lv[h.up[li][k]]
-                s = level_lookup(U, vline)
+                s = _lookup(U, vline)
                 if s >= 0:
                     vd |= U.dirty[s]
-                    level_invalidate(U, s)
+                    _invalidate(U, s)
                     U.st[S_INVALIDATIONS] += 1
     _install(L, slot, line, dirty)
     if vline != INVALID_TAG:
@@ -229,17 +245,17 @@ cdef int _d_read(hier_t* h, int li, uint64_t line, bint is_i, bint demand,
         return li
     L = h.lv[li]
     _count_rec(h, L)
-    slot = level_lookup(L, line)
+    slot = _lookup(L, line)
     if slot < 0:
         return _d_read_miss(h, L, li, line, is_i, demand, dirty_out)
     L.st[S_IHITS if is_i else S_RHITS] += 1
     if h.incl[li] == INC_EXCLUSIVE and not demand:
         # The line moves up: it leaves this level with its dirty bit.
         dirty_out[0] |= L.dirty[slot]
-        level_invalidate(L, slot)
+        _invalidate(L, slot)
         L.st[S_INVALIDATIONS] += 1
     else:
-        level_touch(L, slot, 0)
+        _touch(L, slot, 0)
     return li
 
 
@@ -264,11 +280,11 @@ cdef int _d_write(hier_t* h, int li, uint64_t line, bint full, bint demand) noex
         return li
     L = h.lv[li]
     _count_rec(h, L)
-    slot = level_lookup(L, line)
+    slot = _lookup(L, line)
     if slot < 0:
         return _d_write_miss(h, L, li, line, full, demand)
     L.st[S_WHITS] += 1
-    level_touch(L, slot, 0)
+    _touch(L, slot, 0)
     if L.write_back:
         L.dirty[slot] = 1
     else:
@@ -296,7 +312,7 @@ cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
 
 cdef intp_t _p_inject(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept nogil:
     cdef level_t* L = h.lv[li]
-    cdef intp_t slot = level_victim(L, line)
+    cdef intp_t slot = _victim(L, line)
     cdef uint64_t vline = L.tags[slot]
     cdef uint8_t vd = L.dirty[slot]
     _install(L, slot, line, dirty)
@@ -329,10 +345,10 @@ cdef int _p_load(hier_t* h, int li, uint64_t first, uint64_t last, bint is_i,
     served = li
     line = first
     while True:
-        slot = level_lookup(L, line)
+        slot = _lookup(L, line)
         if slot >= 0:
             L.st[S_IHITS if is_i else S_RHITS] += 1
-            level_touch(L, slot, 0)
+            _touch(L, slot, 0)
         else:
             L.st[S_IMISSES if is_i else S_RMISSES] += 1
             s = _p_load(h, h.next[li], line, line, is_i, &dummy)
@@ -365,7 +381,7 @@ cdef void _p_store(hier_t* h, int li, uint64_t addr, uint64_t length) noexcept n
     _count_rec(h, L)
     L.st[S_PSTORES] += 1
     while True:
-        slot = level_lookup(L, line)
+        slot = _lookup(L, line)
         L.st[S_WHITS if slot >= 0 else S_WMISSES] += 1
         if L.write_allocate:
             if slot < 0:
@@ -407,12 +423,12 @@ cdef int _c_ref(hier_t* h, int li, uint64_t first, uint64_t last, bint is_i,
     L = h.lv[li]
     _count_rec(h, L)
     while True:
-        slot = level_lookup(L, line)
+        slot = _lookup(L, line)
         if slot >= 0:
-            level_touch(L, slot, 0)
+            _touch(L, slot, 0)
         else:
             miss = 1
-            slot = level_victim(L, line)
+            slot = _victim(L, line)
             if L.tags[slot] != INVALID_TAG:
                 L.st[S_CLEAN_EV] += 1
             _install(L, slot, line, 0)
@@ -458,7 +474,7 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
         if invalidate:
             for i in range(L.sets * L.ways):
                 if L.valid[i]:
-                    level_invalidate(L, i)
+                    _invalidate(L, i)
     h.cur = saved
 
 
@@ -546,7 +562,9 @@ cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexc
 
 cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) noexcept nogil:
     # Add the hit counts kept in registers by hier_run's fast path.
-    h.gst[G_RECORDS] += fast[0] + fast[1] + fast[2]
+    # fast[0..2]: entry-level hits by kind; fast[3]: records whose miss was
+    # handled from hier_run (already counted at their levels).
+    h.gst[G_RECORDS] += fast[0] + fast[1] + fast[2] + fast[3]
     h.gst[G_INSTRUCTIONS] += fast[0]
     D.st[S_RECORDS] += fast[1] + fast[2]
     D.st[S_RHITS] += fast[1]
@@ -554,15 +572,16 @@ cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) n
     if I != NULL:
         I.st[S_RECORDS] += fast[0]
         I.st[S_IHITS] += fast[0]
-    fast[0] = fast[1] = fast[2] = 0
+    fast[0] = fast[1] = fast[2] = fast[3] = 0
 
 
 cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     # The batch loop.  Default/dinero records that touch one line and hit
-    # their entry level are handled here (a per-level memo of the last hit
-    # slot, then a branch-free set scan, counts kept in locals); single-line
-    # misses go straight to the miss path; everything else goes through
-    # hier_access.
+    # their entry level are handled here: a branch-free scan of the set, the
+    # data entry level's fields and clock held in locals, hit counts kept in
+    # locals.  Single-line misses go straight to the miss path; everything
+    # else goes through hier_access.  Locals are written back before any
+    # other code runs.
     cdef intp_t i, w, slot, base
     cdef const access_t* r
     cdef uint8_t kind
@@ -571,64 +590,69 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef level_t* L
     cdef level_t* D = h.lv[h.data_entry]
     cdef level_t* I = h.lv[h.inst_entry] if h.inst_entry >= 0 else NULL
-    cdef intp_t memo_d = 0, memo_i = 0
-    cdef intp_t* memo
-    cdef count_t fast[3]
+    cdef uint64_t* d_tags = D.tags
+    cdef uint64_t* d_repl = D.repl
+    cdef uint8_t* d_dirty = D.dirty
+    cdef uint64_t d_mask = D.set_mask
+    cdef intp_t d_ways = D.ways
+    cdef int d_pol = D.policy
+    cdef bint d_wb = D.write_back
+    cdef uint64_t d_clk
+    cdef count_t fast[4]
     cdef uint8_t d
     cdef int p
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
         for i in range(n):
             hier_access(h, tr[i].addr, tr[i].size, tr[i].kind)
         return
-    fast[0] = fast[1] = fast[2] = 0
+    fast[0] = fast[1] = fast[2] = fast[3] = 0
+    d_clk = D.ctl[CTL_CLOCK]
     for i in range(n):
         r = tr + i
         kind = r.kind
         addr = r.addr
-        if kind <= KIND_STORE:
-            if kind == KIND_IFETCH:
-                L = I
-                memo = &memo_i
+        line = addr >> bits
+        last = (addr + (r.size - 1 if r.size else 0)) >> bits
+        if (kind == KIND_LOAD or (kind == KIND_STORE and d_wb)) and line == last and last >= line:
+            base = <intp_t>(line & d_mask) * d_ways
+            w = _scan(d_tags + base, d_ways, line)
+            if w >= 0:
+                slot = base + w
+                fast[kind] += 1
+                d_dirty[slot] |= kind == KIND_STORE
+                if d_pol == POL_LRU or d_pol == POL_MRU:
+                    d_clk += 1
+                    d_repl[slot] = d_clk
+                elif d_pol == POL_SRRIP:
+                    d_repl[slot] = 0
+                elif d_pol == POL_PLRU:
+                    _plru_touch(D, slot)
+                continue
+            # Single-line miss at the data entry level.
+            D.ctl[CTL_CLOCK] = d_clk
+            fast[3] += 1
+            h.cur = h.gst[G_RECORDS] + fast[0] + fast[1] + fast[2] + fast[3]
+            _count_rec(h, D)
+            d = 0
+            if kind == KIND_STORE:
+                _d_write_miss(h, D, h.data_entry, line, 0, 1)
             else:
-                L = D
-                memo = &memo_d
-            line = addr >> bits
-            last = (addr + (r.size - 1 if r.size else 0)) >> bits
-            if L != NULL and line == last and last >= line and (kind != KIND_STORE or L.write_back):
-                slot = memo[0]
-                if L.tags[slot] != line:
-                    base = <intp_t>(line & L.set_mask) * L.ways
-                    w = _scan(L.tags + base, L.ways, line)
-                    slot = base + w if w >= 0 else -1
-                if slot >= 0:
-                    memo[0] = slot
-                    fast[kind] += 1
-                    L.dirty[slot] |= kind == KIND_STORE
-                    p = L.policy
-                    if p == POL_LRU or p == POL_MRU:
-                        L.ctl[CTL_CLOCK] += 1
-                        L.repl[slot] = L.ctl[CTL_CLOCK]
-                    elif p == POL_SRRIP:
-                        L.repl[slot] = 0
-                    elif p == POL_PLRU:
-                        _plru_touch(L, slot)
-                    continue
-                # Single-line miss at the entry level.
-                _flush_fast(h, D, I, fast)
-                h.gst[G_RECORDS] += 1
-                h.cur = h.gst[G_RECORDS]
-                _count_rec(h, L)
-                d = 0
-                if kind == KIND_STORE:
-                    _d_write_miss(h, L, h.data_entry, line, 0, 1)
-                elif kind == KIND_LOAD:
-                    _d_read_miss(h, L, h.data_entry, line, 0, 1, &d)
-                else:
-                    h.gst[G_INSTRUCTIONS] += 1
-                    _d_read_miss(h, L, h.inst_entry, line, 1, 1, &d)
+                _d_read_miss(h, D, h.data_entry, line, 0, 1, &d)
+            d_clk = D.ctl[CTL_CLOCK]
+            continue
+        D.ctl[CTL_CLOCK] = d_clk
+        if kind == KIND_IFETCH and I != NULL and line == last and last >= line:
+            base = <intp_t>(line & I.set_mask) * I.ways
+            w = _scan(I.tags + base, I.ways, line)
+            if w >= 0:
+                fast[0] += 1
+                _touch(I, base + w, 0)
+                d_clk = D.ctl[CTL_CLOCK]
                 continue
         _flush_fast(h, D, I, fast)
         hier_access(h, addr, r.size, kind)
+        d_clk = D.ctl[CTL_CLOCK]
+    D.ctl[CTL_CLOCK] = d_clk
     _flush_fast(h, D, I, fast)
 
 
@@ -1001,7 +1025,7 @@ cdef class Cache:
     def contains(self, addr):
         """Return True if the line holding byte `addr` is resident."""
         a, _, _ = _check_access(addr, 1, LOAD)
-        return level_lookup(&self.lv, <uint64_t>a >> self.lv.line_bits) >= 0
+        return _lookup(&self.lv, <uint64_t>a >> self.lv.line_bits) >= 0
 
     def lines(self):
         """Resident lines as a sorted list of ``(line_address, dirty)``."""
