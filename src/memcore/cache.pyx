@@ -575,6 +575,45 @@ cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) n
     fast[0] = fast[1] = fast[2] = fast[3] = 0
 
 
+cdef void _run_compat(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
+    # Batch loop of the pycachesim and cachegrind modes: a fetch, load or
+    # (write-back) store within one line that hits its entry level is
+    # counted here, as hier_access would count it; the rest goes through
+    # hier_access.
+    cdef intp_t i, slot
+    cdef const access_t* r
+    cdef uint8_t kind
+    cdef uint64_t line
+    cdef level_t* L
+    cdef level_t* D = h.lv[h.data_entry]
+    cdef level_t* I = h.lv[h.inst_entry] if h.inst_entry >= 0 else NULL
+    cdef uint32_t bits = h.line_bits
+    cdef bint pyc = h.compat == COMPAT_PYCACHESIM
+    for i in range(n):
+        r = tr + i
+        kind = r.kind
+        L = I if kind == KIND_IFETCH else D
+        line = r.addr >> bits
+        if (kind <= KIND_STORE and L != NULL and (kind != KIND_STORE or L.write_back or not pyc)
+                and line == (r.addr + (r.size - 1 if r.size else 0)) >> bits
+                and r.addr + (r.size - 1 if r.size else 0) >= r.addr):
+            slot = _lookup(L, line)
+            if slot >= 0:
+                h.gst[G_RECORDS] += 1
+                h.gst[G_INSTRUCTIONS] += kind == KIND_IFETCH
+                L.st[S_RECORDS] += 1
+                L.st[1 + 2 * kind] += 1  # S_IHITS, S_RHITS, S_WHITS
+                if pyc:
+                    if kind == KIND_STORE:
+                        L.st[S_PSTORES] += 1
+                        L.dirty[slot] = 1
+                        continue  # pycachesim: store hits leave LRU alone
+                    L.st[S_PLOADS] += 1
+                _touch(L, slot, 0)
+                continue
+        hier_access(h, r.addr, r.size, kind)
+
+
 cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     # The batch loop.  Default/dinero records that touch one line and hit
     # their entry level are handled here: a branch-free scan of the set, the
@@ -602,8 +641,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef uint8_t d
     cdef int p
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
-        for i in range(n):
-            hier_access(h, tr[i].addr, tr[i].size, tr[i].kind)
+        _run_compat(h, tr, n)
         return
     fast[0] = fast[1] = fast[2] = fast[3] = 0
     d_clk = D.ctl[CTL_CLOCK]
