@@ -39,14 +39,33 @@ cdef enum:
 
 # ---------------------------------------------------------------- one level
 
+cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Branch-free search of one set: the way holding `line`, or -1.
+    cdef intp_t w, found = -1
+    for w in range(ways):
+        if tags[w] == line:
+            found = w
+    return found
+
+
+cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Constant trip counts for the usual associativities, so the compiler
+    # unrolls the scan.
+    if ways == 8:
+        return _scan_n(tags, 8, line)
+    if ways == 4:
+        return _scan_n(tags, 4, line)
+    if ways == 16:
+        return _scan_n(tags, 16, line)
+    if ways == 2:
+        return _scan_n(tags, 2, line)
+    return _scan_n(tags, ways, line)
+
+
 cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
     cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
-    cdef uint64_t* t = L.tags + base
-    cdef intp_t w
-    for w in range(L.ways):
-        if t[w] == line:
-            return base + w
-    return -1
+    cdef intp_t w = _scan(L.tags + base, L.ways, line)
+    return base + w if w >= 0 else -1
 
 
 cdef inline void _plru_touch(level_t* L, intp_t slot) noexcept nogil:
@@ -87,6 +106,30 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     return z ^ (z >> 31)
 
 
+cdef inline intp_t _oldest_n(const uint64_t* r, intp_t ways) noexcept nogil:
+    # Branch-free: the first way with the smallest stamp.
+    cdef intp_t w, best = 0
+    cdef uint64_t bestv = r[0]
+    cdef bint lower
+    for w in range(1, ways):
+        lower = r[w] < bestv
+        bestv = r[w] if lower else bestv
+        best = w if lower else best
+    return best
+
+
+cdef inline intp_t _oldest(const uint64_t* r, intp_t ways) noexcept nogil:
+    if ways == 8:
+        return _oldest_n(r, 8)
+    if ways == 4:
+        return _oldest_n(r, 4)
+    if ways == 16:
+        return _oldest_n(r, 16)
+    if ways == 2:
+        return _oldest_n(r, 2)
+    return _oldest_n(r, ways)
+
+
 cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
     cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
     cdef intp_t w, best = 0
@@ -95,12 +138,7 @@ cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
     cdef int p = L.policy
     if p == POL_LRU or p == POL_FIFO:
         # Invalid ways carry stamp 0, below every valid stamp.
-        bestv = r[0]
-        for w in range(1, L.ways):
-            if r[w] < bestv:
-                bestv = r[w]
-                best = w
-        return base + best
+        return base + _oldest(r, L.ways)
     for w in range(L.ways):
         if L.tags[base + w] == INVALID_TAG:
             return base + w
@@ -537,29 +575,6 @@ cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexce
     return served
 
 
-cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Branch-free search of one set: the way holding `line`, or -1.
-    cdef intp_t w, found = -1
-    for w in range(ways):
-        if tags[w] == line:
-            found = w
-    return found
-
-
-cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Constant trip counts for the usual associativities, so the compiler
-    # unrolls the scan.
-    if ways == 8:
-        return _scan_n(tags, 8, line)
-    if ways == 4:
-        return _scan_n(tags, 4, line)
-    if ways == 16:
-        return _scan_n(tags, 16, line)
-    if ways == 2:
-        return _scan_n(tags, 2, line)
-    return _scan_n(tags, ways, line)
-
-
 cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) noexcept nogil:
     # Add the hit counts kept in registers by hier_run's fast path.
     # fast[0..2]: entry-level hits by kind; fast[3]: records whose miss was
@@ -638,8 +653,8 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef bint d_wb = D.write_back
     cdef uint64_t d_clk
     cdef count_t fast[4]
+    cdef count_t n_ld = 0, n_st = 0
     cdef uint8_t d
-    cdef int p
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
         _run_compat(h, tr, n)
         return
@@ -656,7 +671,8 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
             w = _scan(d_tags + base, d_ways, line)
             if w >= 0:
                 slot = base + w
-                fast[kind] += 1
+                n_ld += kind == KIND_LOAD
+                n_st += kind == KIND_STORE
                 d_dirty[slot] |= kind == KIND_STORE
                 if d_pol == POL_LRU or d_pol == POL_MRU:
                     d_clk += 1
@@ -668,6 +684,9 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                 continue
             # Single-line miss at the data entry level.
             D.ctl[CTL_CLOCK] = d_clk
+            fast[1] += n_ld
+            fast[2] += n_st
+            n_ld = n_st = 0
             fast[3] += 1
             h.cur = h.gst[G_RECORDS] + fast[0] + fast[1] + fast[2] + fast[3]
             _count_rec(h, D)
@@ -679,6 +698,9 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
             d_clk = D.ctl[CTL_CLOCK]
             continue
         D.ctl[CTL_CLOCK] = d_clk
+        fast[1] += n_ld
+        fast[2] += n_st
+        n_ld = n_st = 0
         if kind == KIND_IFETCH and I != NULL and line == last and last >= line:
             base = <intp_t>(line & I.set_mask) * I.ways
             w = _scan(I.tags + base, I.ways, line)
@@ -691,6 +713,8 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
         hier_access(h, addr, r.size, kind)
         d_clk = D.ctl[CTL_CLOCK]
     D.ctl[CTL_CLOCK] = d_clk
+    fast[1] += n_ld
+    fast[2] += n_st
     _flush_fast(h, D, I, fast)
 
 
