@@ -650,7 +650,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef uint64_t d_mask = D.set_mask
     cdef intp_t d_ways = D.ways
     cdef int d_pol = D.policy
-    cdef bint d_wb = D.write_back
+    cdef uint8_t d_kmax = KIND_STORE - 1 if D.write_back else KIND_LOAD - 1
     cdef uint64_t d_clk
     cdef count_t fast[4]
     cdef count_t n_ld = 0, n_st = 0
@@ -666,7 +666,9 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
         addr = r.addr
         line = addr >> bits
         last = (addr + (r.size - 1 if r.size else 0)) >> bits
-        if (kind == KIND_LOAD or (kind == KIND_STORE and d_wb)) and line == last and last >= line:
+        # One well-predicted branch: a load, or a store to a write-back
+        # level, within one line (bitwise & so no short-circuit branches).
+        if (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
             base = <intp_t>(line & d_mask) * d_ways
             w = _scan(d_tags + base, d_ways, line)
             if w >= 0:
