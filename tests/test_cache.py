@@ -356,3 +356,19 @@ def test_bad_trace_kind_runs_nothing():
     with pytest.raises(ValueError, match="record 2 has unknown kind 9"):
         c.run(tr)
     assert c.stats()["records"] == 0 and c.lines() == []
+
+
+def test_levels_as_objects_and_top_down_names():
+    from types import SimpleNamespace as NS
+    levels = [NS(name="L3", size=4096, line_size=64, ways=4, next=None),
+              NS(name="L1D", size=256, line_size=64, ways=2, next="L2"),
+              NS(name="L2", size=1024, line_size=64, ways=4, next="L3", policy="srrip"),
+              NS(name="L1I", size=256, line_size=64, ways=2, next="L2")]
+    h = Hierarchy(levels)
+    assert h.names == ("L1D", "L1I", "L2", "L3")
+    assert h.level_names == ("L3", "L1D", "L2", "L1I")
+    assert h.level("L2").policy == "srrip"
+    assert h.access(0x40, 4, IFETCH) == "memory"
+    assert h.access(0x40, 4, LOAD) == "L2"
+    s = h.stats()
+    assert s["levels"]["L1I"]["ifetch_misses"] == 1 and s["instructions"] == 1
