@@ -4,45 +4,20 @@ import os
 import numpy as np
 
 from memcore.access import ACCESS_DTYPE
-
-KINDS = {"I": 0, "L": 1, "S": 2, "M": 3}
-
-
-def read_lackey(path, limit=None):
-    """Read a lackey ``--trace-mem=yes`` text file into an ACCESS_DTYPE array.
-
-    Uses :mod:`pyapi.trace` when it is available, else a pandas-based parser.
-    """
-    try:
-        from pyapi import trace as ptrace
-        arr = ptrace.read(path, format="lackey")
-        return arr[:limit] if limit else arr
-    except (ImportError, AttributeError, TypeError):
-        pass
-    import pandas as pd
-    df = pd.read_csv(path, sep=",", header=None, names=["head", "size"], nrows=limit,
-                     comment="=", dtype={"head": str, "size": np.int64}, engine="c")
-    head = df["head"].str.strip()
-    kind = head.str[0].map(KINDS).to_numpy(np.uint8)
-    addr = np.fromiter((int(x[1:].strip(), 16) for x in head), dtype=np.uint64, count=len(head))
-    out = np.zeros(len(df), dtype=ACCESS_DTYPE)
-    out["addr"] = addr
-    out["size"] = np.minimum(df["size"].to_numpy(), 255)
-    out["kind"] = kind
-    return out
+from pyapi.trace import read_trace
 
 
 def load(path, limit=None):
-    """Load a trace: ``.npy`` directly, anything else as lackey text.
+    """Load a trace: ``.npy`` directly, anything else with :mod:`pyapi.trace`.
 
-    A lackey file is converted once and cached next to it as ``PATH.npy``.
+    A text trace is converted once and cached next to it as ``PATH.npy``.
     """
     if path.endswith(".npy"):
-        return np.load(path, mmap_mode=None)[:limit]
+        return np.load(path)[:limit]
     cached = path + ".npy"
     if os.path.exists(cached) and os.path.getmtime(cached) >= os.path.getmtime(path):
         return np.load(cached)[:limit]
-    arr = read_lackey(path)
+    arr = read_trace(path)
     np.save(cached, arr)
     return arr[:limit]
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from memcore.access import ACCESS_DTYPE, IFETCH, LOAD, STORE, MODIFY
 from memcore.hierarchy import Hierarchy
-from reference import lackey
+from pyapi.trace import read_trace
 
 cachesim = pytest.importorskip("cachesim")
 
@@ -157,7 +157,7 @@ def traced_program(tmp_path_factory):
     lk = d / "lackey.txt"
     subprocess.run(["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={lk}", str(exe)],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return d, exe, lackey.read(lk)
+    return d, exe, read_trace(lk, format="lackey")
 
 
 def test_pycachesim_mode_matches_pycachesim_on_lackey_trace(traced_program):
