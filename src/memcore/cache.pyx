@@ -12,6 +12,7 @@ write-backs go) are described in the user guide, *Cache semantics*.
 import numpy as np
 
 cimport numpy as cnp
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
 
 from memcore._typedefs cimport intp_t, uint8_t, uint32_t, uint64_t, addr_t, count_t
 from memcore.access cimport (access_t, KIND_IFETCH, KIND_LOAD, KIND_STORE,
@@ -39,27 +40,16 @@ cdef enum:
 
 # ---------------------------------------------------------------- one level
 
-cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Branch-free search of one set: the way holding `line`, or -1.
-    cdef intp_t w, found = -1
-    for w in range(ways):
-        if tags[w] == line:
-            found = w
-    return found
-
-
-cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Constant trip counts for the usual associativities, so the compiler
-    # unrolls the scan.
-    if ways == 8:
-        return _scan_n(tags, 8, line)
-    if ways == 4:
-        return _scan_n(tags, 4, line)
-    if ways == 16:
-        return _scan_n(tags, 16, line)
-    if ways == 2:
-        return _scan_n(tags, 2, line)
-    return _scan_n(tags, ways, line)
+cdef extern from "memcore/_cachefast.h" nogil:
+    # The way of `line` in a set of `ways` tags, or -1 (SSE2 compares for
+    # 2, 4, 8 and 16 ways; see the header).
+    intp_t _scan "mc_scan"(const uint64_t* tags, intp_t ways, uint64_t line)
+    intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
+    intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
+                                        uint64_t* repl, uint8_t* dirty, uint32_t* hint,
+                                        uint64_t set_mask,
+                                        intp_t ways, unsigned bits, unsigned kmax,
+                                        uint64_t* clk, uint64_t* stores)
 
 
 cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
@@ -650,18 +640,33 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef uint64_t d_mask = D.set_mask
     cdef intp_t d_ways = D.ways
     cdef int d_pol = D.policy
+    cdef bint d_stamp = d_pol == POL_LRU or d_pol == POL_MRU
     cdef uint8_t d_kmax = KIND_STORE - 1 if D.write_back else KIND_LOAD - 1
     cdef uint64_t d_clk
     cdef count_t fast[4]
     cdef count_t n_ld = 0, n_st = 0
+    cdef uint64_t k_st
+    cdef intp_t k
     cdef uint8_t d
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
         _run_compat(h, tr, n)
         return
     fast[0] = fast[1] = fast[2] = fast[3] = 0
     d_clk = D.ctl[CTL_CLOCK]
-    for i in range(n):
+    i = 0
+    while i < n:
+        if d_stamp:
+            # Runs of hits at a stamp-policy entry level: the tight C loop.
+            k_st = 0
+            k = _stamp_hits(tr + i, n - i, d_tags, d_repl, d_dirty, D.hint, d_mask, d_ways,
+                            bits, d_kmax, &d_clk, &k_st)
+            n_st += k_st
+            n_ld += <count_t>k - k_st
+            i += k
+            if i >= n:
+                break
         r = tr + i
+        i += 1
         kind = r.kind
         addr = r.addr
         line = addr >> bits
@@ -670,13 +675,13 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
         # level, within one line (bitwise & so no short-circuit branches).
         if (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
             base = <intp_t>(line & d_mask) * d_ways
-            w = _scan(d_tags + base, d_ways, line)
+            w = _scan8(d_tags + base, line) if d_ways == 8 else _scan(d_tags + base, d_ways, line)
             if w >= 0:
                 slot = base + w
                 n_ld += kind == KIND_LOAD
                 n_st += kind == KIND_STORE
                 d_dirty[slot] |= kind == KIND_STORE
-                if d_pol == POL_LRU or d_pol == POL_MRU:
+                if d_stamp:
                     d_clk += 1
                     d_repl[slot] = d_clk
                 elif d_pol == POL_SRRIP:
@@ -963,7 +968,18 @@ cdef class Cache:
         self.ctl = np.zeros(N_CTL, dtype=np.uint64)
         self.ctl[CTL_RNG] = self.seed
         self.gstats = np.zeros(N_GSTATS, dtype=np.uint64)
+        # The way hints of the batch loop (memory, not state: zero is as
+        # correct as any other value).
+        cdef uint32_t* hint = <uint32_t*>PyMem_Calloc(self.sets, sizeof(uint32_t))
+        if hint == NULL:
+            raise MemoryError("cache way hints")
+        PyMem_Free(self.lv.hint)
+        self.lv.hint = hint
         self._bind()
+
+    def __dealloc__(self):
+        PyMem_Free(self.lv.hint)
+        self.lv.hint = NULL
 
     cdef _bind(self):
         cdef uint64_t[::1] tags = self.tags

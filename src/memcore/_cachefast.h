@@ -1,0 +1,184 @@
+/* Set search for the cache engine (memcore/cache.pyx): the way of a set
+ * whose tag equals `line`, or -1.
+ *
+ * A line is held by at most one way of its set, and no line number equals
+ * the invalid tag (all ones), so "the first match" and "the only match" are
+ * the same and the result does not depend on how the ways are compared.
+ *
+ * With SSE2 (every x86-64) the usual associativities compare two ways per
+ * instruction without a branch: two 64-bit tags are equal exactly when both
+ * of their 32-bit halves are, so the 32-bit equality mask is folded pairwise
+ * and the first set pair gives the way.  Elsewhere a branch-free scalar scan
+ * with a constant trip count is used.
+ */
+#ifndef MEMCORE_CACHEFAST_H
+#define MEMCORE_CACHEFAST_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#define MEMCORE_SSE2 1
+#include <emmintrin.h>
+#endif
+
+static inline ptrdiff_t mc_scan_any(const uint64_t *t, ptrdiff_t ways, uint64_t line)
+{
+    ptrdiff_t w, found = -1;
+    for (w = 0; w < ways; w++)
+        found = t[w] == line ? w : found;
+    return found;
+}
+
+#ifdef MEMCORE_SSE2
+
+#ifdef _MSC_VER
+#include <intrin.h>
+static inline int mc_ctz(unsigned x) { unsigned long i; _BitScanForward(&i, x); return (int)i; }
+#else
+#define mc_ctz(x) __builtin_ctz(x)
+#endif
+
+/* 16-bit mask: bit 2w and 2w+1 are the halves of way w (of 8 at most). */
+static inline int mc_eq8_mask(const uint64_t *t, __m128i k, int n128)
+{
+    __m128i e0, e1, e2, e3, p;
+    e0 = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)t), k);
+    e1 = n128 > 1 ? _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)t + 1), k) : _mm_setzero_si128();
+    e2 = n128 > 2 ? _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)t + 2), k) : _mm_setzero_si128();
+    e3 = n128 > 2 ? _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)t + 3), k) : _mm_setzero_si128();
+    p = _mm_packs_epi16(_mm_packs_epi32(e0, e1), _mm_packs_epi32(e2, e3));
+    return _mm_movemask_epi8(p);
+}
+
+static inline ptrdiff_t mc_mask_way(int m)
+{
+    m &= m >> 1;
+    m &= 0x5555;
+    return m ? (ptrdiff_t)(mc_ctz((unsigned)m) >> 1) : -1;
+}
+
+static inline ptrdiff_t mc_scan2(const uint64_t *t, uint64_t line)
+{
+    return mc_mask_way(mc_eq8_mask(t, _mm_set1_epi64x((long long)line), 1));
+}
+
+static inline ptrdiff_t mc_scan4(const uint64_t *t, uint64_t line)
+{
+    return mc_mask_way(mc_eq8_mask(t, _mm_set1_epi64x((long long)line), 2));
+}
+
+static inline ptrdiff_t mc_scan8(const uint64_t *t, uint64_t line)
+{
+    return mc_mask_way(mc_eq8_mask(t, _mm_set1_epi64x((long long)line), 4));
+}
+
+static inline ptrdiff_t mc_scan16(const uint64_t *t, uint64_t line)
+{
+    __m128i k = _mm_set1_epi64x((long long)line);
+    int m = mc_eq8_mask(t, k, 4) | (mc_eq8_mask(t + 8, k, 4) << 16);
+    unsigned u = (unsigned)m;
+    u &= u >> 1;
+    u &= 0x55555555u;
+    return u ? (ptrdiff_t)(mc_ctz(u) >> 1) : -1;
+}
+
+#else
+
+static inline ptrdiff_t mc_scan2(const uint64_t *t, uint64_t line) { return mc_scan_any(t, 2, line); }
+static inline ptrdiff_t mc_scan4(const uint64_t *t, uint64_t line) { return mc_scan_any(t, 4, line); }
+static inline ptrdiff_t mc_scan8(const uint64_t *t, uint64_t line) { return mc_scan_any(t, 8, line); }
+static inline ptrdiff_t mc_scan16(const uint64_t *t, uint64_t line) { return mc_scan_any(t, 16, line); }
+
+#endif
+
+/* The way of `line` in the set at `t` of `ways` ways, or -1. */
+static inline ptrdiff_t mc_scan(const uint64_t *t, ptrdiff_t ways, uint64_t line)
+{
+    switch (ways) {
+    case 8: return mc_scan8(t, line);
+    case 4: return mc_scan4(t, line);
+    case 16: return mc_scan16(t, line);
+    case 2: return mc_scan2(t, line);
+    case 1: return t[0] == line ? 0 : -1;
+    default: return mc_scan_any(t, ways, line);
+    }
+}
+
+/* ---- the hit run of hier_run ------------------------------------------
+ *
+ * A trace record as memcore.access lays it out (ACCESS_DTYPE, 16 bytes).
+ */
+typedef struct {
+    uint64_t addr;
+    uint8_t size, kind;
+    uint16_t cpu;
+    uint32_t pid;
+} mc_rec_t;
+
+typedef char mc_rec_is_16_bytes[sizeof(mc_rec_t) == 16 ? 1 : -1];
+
+/* Consume the leading records of r[0..n) that hit a stamp-policy (LRU,
+ * MRU) level: a load (kind 1), or a store (kind 2) when kmax is 1, that
+ * lies within one line (an access of size 0 is one byte) and whose line is
+ * resident.  For each: the way gets the next stamp, a store sets its dirty
+ * bit.  hint[set] guesses the way of the set that was hit last (checked
+ * first: most hits are to the most recently used line of their set); any
+ * value below `ways` is correct, as the tag compare decides.  Stops at the first other record and returns how many were
+ * consumed; *clk is advanced by that many and *stores by the stores among
+ * them.  Exactly what hier_run's general loop does for such a record. */
+#define MC_STAMP_HITS(NAME, WAYS, SCAN)                                       \
+static inline ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,                  \
+                             const uint64_t *tags, uint64_t *repl,            \
+                             uint8_t *dirty, uint32_t *hint,                  \
+                             uint64_t set_mask,                               \
+                             ptrdiff_t ways, unsigned bits, unsigned kmax,    \
+                             uint64_t *clk, uint64_t *stores)                 \
+{                                                                             \
+    uint64_t c = *clk, st = 0, lsize = (uint64_t)1 << bits;                   \
+    ptrdiff_t i, set, base, w;                                                \
+    (void)ways;                                                               \
+    for (i = 0; i < n; i++) {                                                 \
+        uint64_t a = r[i].addr, line = a >> bits;                             \
+        unsigned k = (unsigned)r[i].kind - 1u;                                \
+        if (!((k <= kmax) & ((a & (lsize - 1)) + r[i].size <= lsize)))        \
+            break;                                                            \
+        set = (ptrdiff_t)(line & set_mask);                                   \
+        base = set * (WAYS);                                                  \
+        w = (ptrdiff_t)hint[set];                                             \
+        if (tags[base + w] != line) {                                         \
+            w = SCAN;                                                         \
+            if (w < 0)                                                        \
+                break;                                                        \
+            hint[set] = (uint32_t)w;                                          \
+        }                                                                     \
+        repl[base + w] = ++c;                                                 \
+        dirty[base + w] |= (uint8_t)k;                                        \
+        st += k;                                                              \
+    }                                                                         \
+    *stores += st;                                                            \
+    *clk = c;                                                                 \
+    return i;                                                                 \
+}
+
+MC_STAMP_HITS(mc_stamp_hits8, 8, mc_scan8(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits4, 4, mc_scan4(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits16, 16, mc_scan16(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits_any, ways, mc_scan(tags + base, ways, line))
+
+static inline ptrdiff_t mc_stamp_hits(const void *r, ptrdiff_t n, const uint64_t *tags,
+                                      uint64_t *repl, uint8_t *dirty, uint32_t *hint,
+                                      uint64_t set_mask,
+                                      ptrdiff_t ways, unsigned bits, unsigned kmax,
+                                      uint64_t *clk, uint64_t *stores)
+{
+    const mc_rec_t *rr = (const mc_rec_t *)r;
+    switch (ways) {
+    case 8: return mc_stamp_hits8(rr, n, tags, repl, dirty, hint, set_mask, 8, bits, kmax, clk, stores);
+    case 4: return mc_stamp_hits4(rr, n, tags, repl, dirty, hint, set_mask, 4, bits, kmax, clk, stores);
+    case 16: return mc_stamp_hits16(rr, n, tags, repl, dirty, hint, set_mask, 16, bits, kmax, clk, stores);
+    default: return mc_stamp_hits_any(rr, n, tags, repl, dirty, hint, set_mask, ways, bits, kmax, clk, stores);
+    }
+}
+
+#endif
