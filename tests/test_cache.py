@@ -156,7 +156,8 @@ def test_single_cache_matches_reference(data):
 @settings(max_examples=30)
 @given(data=st.data())
 def test_batch_loop_equals_single_accesses(data):
-    # hier_run's hit loop (way hints, SSE2 set search for 2/4/8/16 ways)
+    # hier_run's C loops (SSE2 set search for 2/4/8/16 ways, misses of a
+    # lone LRU level)
     # must leave exactly the state and counts that hier_access leaves, for
     # wide sets too: replacement stamps included.
     policy = data.draw(st.sampled_from(POLICIES))

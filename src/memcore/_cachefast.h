@@ -22,6 +22,16 @@
 #include <emmintrin.h>
 #endif
 
+/* The record loops below are compiled as functions of their own: inlined
+ * into the large hier_run their loop state is spilled to the stack. */
+#if defined(__GNUC__)
+#define MC_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define MC_NOINLINE __declspec(noinline)
+#else
+#define MC_NOINLINE
+#endif
+
 static inline ptrdiff_t mc_scan_any(const uint64_t *t, ptrdiff_t ways, uint64_t line)
 {
     ptrdiff_t w, found = -1;
@@ -122,38 +132,31 @@ typedef char mc_rec_is_16_bytes[sizeof(mc_rec_t) == 16 ? 1 : -1];
  * MRU) level: a load (kind 1), or a store (kind 2) when kmax is 1, that
  * lies within one line (an access of size 0 is one byte) and whose line is
  * resident.  For each: the way gets the next stamp, a store sets its dirty
- * bit.  hint[set] guesses the way of the set that was hit last (checked
- * first: most hits are to the most recently used line of their set); any
- * value below `ways` is correct, as the tag compare decides.  Stops at the first other record and returns how many were
+ * bit.  Stops at the first other record and returns how many were
  * consumed; *clk is advanced by that many and *stores by the stores among
  * them.  Exactly what hier_run's general loop does for such a record. */
 #define MC_STAMP_HITS(NAME, WAYS, SCAN)                                       \
-static inline ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,                  \
+static MC_NOINLINE ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,             \
                              const uint64_t *tags, uint64_t *repl,            \
-                             uint8_t *dirty, uint32_t *hint,                  \
-                             uint64_t set_mask,                               \
+                             uint8_t *dirty, uint64_t set_mask,               \
                              ptrdiff_t ways, unsigned bits, unsigned kmax,    \
                              uint64_t *clk, uint64_t *stores)                 \
 {                                                                             \
     uint64_t c = *clk, st = 0, lsize = (uint64_t)1 << bits;                   \
-    ptrdiff_t i, set, base, w;                                                \
+    ptrdiff_t i, base, w;                                                     \
     (void)ways;                                                               \
     for (i = 0; i < n; i++) {                                                 \
         uint64_t a = r[i].addr, line = a >> bits;                             \
         unsigned k = (unsigned)r[i].kind - 1u;                                \
         if (!((k <= kmax) & ((a & (lsize - 1)) + r[i].size <= lsize)))        \
             break;                                                            \
-        set = (ptrdiff_t)(line & set_mask);                                   \
-        base = set * (WAYS);                                                  \
-        w = (ptrdiff_t)hint[set];                                             \
-        if (tags[base + w] != line) {                                         \
-            w = SCAN;                                                         \
-            if (w < 0)                                                        \
-                break;                                                        \
-            hint[set] = (uint32_t)w;                                          \
-        }                                                                     \
+        base = (ptrdiff_t)(line & set_mask) * (WAYS);                         \
+        w = SCAN;                                                             \
+        if (w < 0)                                                            \
+            break;                                                            \
         repl[base + w] = ++c;                                                 \
-        dirty[base + w] |= (uint8_t)k;                                        \
+        if (k)                                                                \
+            dirty[base + w] = 1;                                              \
         st += k;                                                              \
     }                                                                         \
     *stores += st;                                                            \
@@ -167,17 +170,137 @@ MC_STAMP_HITS(mc_stamp_hits16, 16, mc_scan16(tags + base, line))
 MC_STAMP_HITS(mc_stamp_hits_any, ways, mc_scan(tags + base, ways, line))
 
 static inline ptrdiff_t mc_stamp_hits(const void *r, ptrdiff_t n, const uint64_t *tags,
-                                      uint64_t *repl, uint8_t *dirty, uint32_t *hint,
-                                      uint64_t set_mask,
+                                      uint64_t *repl, uint8_t *dirty, uint64_t set_mask,
                                       ptrdiff_t ways, unsigned bits, unsigned kmax,
                                       uint64_t *clk, uint64_t *stores)
 {
     const mc_rec_t *rr = (const mc_rec_t *)r;
     switch (ways) {
-    case 8: return mc_stamp_hits8(rr, n, tags, repl, dirty, hint, set_mask, 8, bits, kmax, clk, stores);
-    case 4: return mc_stamp_hits4(rr, n, tags, repl, dirty, hint, set_mask, 4, bits, kmax, clk, stores);
-    case 16: return mc_stamp_hits16(rr, n, tags, repl, dirty, hint, set_mask, 16, bits, kmax, clk, stores);
-    default: return mc_stamp_hits_any(rr, n, tags, repl, dirty, hint, set_mask, ways, bits, kmax, clk, stores);
+    case 8: return mc_stamp_hits8(rr, n, tags, repl, dirty, set_mask, 8, bits, kmax, clk, stores);
+    case 4: return mc_stamp_hits4(rr, n, tags, repl, dirty, set_mask, 4, bits, kmax, clk, stores);
+    case 16: return mc_stamp_hits16(rr, n, tags, repl, dirty, set_mask, 16, bits, kmax, clk, stores);
+    default: return mc_stamp_hits_any(rr, n, tags, repl, dirty, set_mask, ways, bits, kmax, clk, stores);
+    }
+}
+
+
+/* ---- the whole loop for one LRU level with memory below ---------------
+ *
+ * Indices of the counters it updates (memcore/cache.pxd's S_*, CTL_*, G_*;
+ * cache.pyx checks at import that they agree).
+ */
+enum {
+    MC_S_RECORDS = 0, MC_S_RMISSES = 4, MC_S_WMISSES = 6, MC_S_FILLS = 7,
+    MC_S_CLEAN_EV = 8, MC_S_DIRTY_EV = 9, MC_S_WRITEBACKS = 10,
+    MC_CTL_CLOCK = 0, MC_CTL_LAST_REC = 2,
+    MC_G_MEM_READS = 4, MC_G_MEM_WRITES = 5
+};
+
+/* One LRU, write-back, write-allocate level whose next level is memory, as
+ * hier_run sees it. */
+typedef struct {
+    uint64_t *tags, *repl;
+    uint8_t *dirty, *valid;
+    uint64_t *st, *ctl, *gst;
+    uint64_t set_mask;
+    ptrdiff_t ways;
+    unsigned bits;
+} mc_lru_level_t;
+
+/* The first way with the smallest stamp (invalid ways carry stamp 0). */
+static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
+{
+    ptrdiff_t w, best = 0;
+    uint64_t bv = r[0];
+    for (w = 1; w < ways; w++) {
+        int lower = r[w] < bv;
+        bv = lower ? r[w] : bv;
+        best = lower ? w : best;
+    }
+    return best;
+}
+
+/* Like MC_STAMP_HITS for loads and stores, and a single-line miss is
+ * handled here too, exactly as hier_access handles it in the default mode
+ * for such a level: the line is read from memory, the oldest way is the
+ * victim (a dirty one is written to memory), the line is installed (dirty
+ * for a store) with the next stamp, and the record is counted once at the
+ * level (rec0 + i + 1 is its record id).  Returns the number of records
+ * consumed; *stores counts the store hits and *misses the misses among
+ * them (the rest are load hits). */
+#define MC_LRU_RUN(NAME, WAYS, SCAN)                                          \
+static MC_NOINLINE ptrdiff_t NAME(const mc_lru_level_t *L, const mc_rec_t *r,      \
+                             ptrdiff_t n, uint64_t rec0, uint64_t *clk,       \
+                             uint64_t *stores, uint64_t *misses)              \
+{                                                                             \
+    const uint64_t *tags = L->tags;                                           \
+    uint64_t *repl = L->repl;                                                 \
+    uint8_t *dirty = L->dirty;                                                \
+    uint64_t set_mask = L->set_mask;                                          \
+    unsigned bits = L->bits;                                                  \
+    ptrdiff_t ways = L->ways;                                                 \
+    uint64_t c = *clk, st = 0, ms = 0, lsize = (uint64_t)1 << bits;           \
+    ptrdiff_t i, base, w;                                                     \
+    (void)ways;                                                               \
+    for (i = 0; i < n; i++) {                                                 \
+        uint64_t a = r[i].addr, line = a >> bits;                             \
+        unsigned k = (unsigned)r[i].kind - 1u;                                \
+        if (!((k <= 1u) & ((a & (lsize - 1)) + r[i].size <= lsize)))          \
+            break;                                                            \
+        base = (ptrdiff_t)(line & set_mask) * (WAYS);                         \
+        w = SCAN;                                                             \
+        if (w < 0) {                                                          \
+            uint64_t v, cur = rec0 + (uint64_t)i + 1;                         \
+            w = mc_oldest(repl + base, WAYS);                                 \
+            v = tags[base + w];                                               \
+            if (v != ~(uint64_t)0) {                                          \
+                if (dirty[base + w]) {                                        \
+                    L->st[MC_S_DIRTY_EV]++;                                   \
+                    L->st[MC_S_WRITEBACKS]++;                                 \
+                    L->gst[MC_G_MEM_WRITES]++;                                \
+                } else {                                                      \
+                    L->st[MC_S_CLEAN_EV]++;                                   \
+                }                                                             \
+            }                                                                 \
+            if (L->ctl[MC_CTL_LAST_REC] != cur) {                             \
+                L->ctl[MC_CTL_LAST_REC] = cur;                                \
+                L->st[MC_S_RECORDS]++;                                        \
+            }                                                                 \
+            L->st[k ? MC_S_WMISSES : MC_S_RMISSES]++;                         \
+            L->st[MC_S_FILLS]++;                                              \
+            L->gst[MC_G_MEM_READS]++;                                         \
+            L->tags[base + w] = line;                                         \
+            L->valid[base + w] = 1;                                           \
+            dirty[base + w] = 0;                                              \
+            ms++;                                                             \
+            st -= k; /* counted below as a hit store; undo */                 \
+        }                                                                     \
+        repl[base + w] = ++c;                                                 \
+        if (k)                                                                \
+            dirty[base + w] = 1;                                              \
+        st += k;                                                              \
+    }                                                                         \
+    *stores += st;                                                            \
+    *misses += ms;                                                            \
+    *clk = c;                                                                 \
+    return i;                                                                 \
+}
+
+MC_LRU_RUN(mc_lru_run8, 8, mc_scan8(tags + base, line))
+MC_LRU_RUN(mc_lru_run4, 4, mc_scan4(tags + base, line))
+MC_LRU_RUN(mc_lru_run16, 16, mc_scan16(tags + base, line))
+MC_LRU_RUN(mc_lru_run_any, ways, mc_scan(tags + base, ways, line))
+
+static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdiff_t n,
+                                   uint64_t rec0, uint64_t *clk, uint64_t *stores,
+                                   uint64_t *misses)
+{
+    const mc_rec_t *rr = (const mc_rec_t *)r;
+    switch (L->ways) {
+    case 8: return mc_lru_run8(L, rr, n, rec0, clk, stores, misses);
+    case 4: return mc_lru_run4(L, rr, n, rec0, clk, stores, misses);
+    case 16: return mc_lru_run16(L, rr, n, rec0, clk, stores, misses);
+    default: return mc_lru_run_any(L, rr, n, rec0, clk, stores, misses);
     }
 }
 

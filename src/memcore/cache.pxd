@@ -106,9 +106,6 @@ ctypedef struct level_t:
     int policy
     int write_back
     int write_allocate
-    uint32_t* hint      # [sets] a guess of the way each set hit last (any
-                        # value < ways is correct: only ever checked by a
-                        # tag compare; owned by the Cache, not state)
 
 ctypedef struct hier_t:
     level_t* lv[MAX_LEVELS]     # levels; index n_levels means memory

@@ -12,7 +12,6 @@ write-backs go) are described in the user guide, *Cache semantics*.
 import numpy as np
 
 cimport numpy as cnp
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
 
 from memcore._typedefs cimport intp_t, uint8_t, uint32_t, uint64_t, addr_t, count_t
 from memcore.access cimport (access_t, KIND_IFETCH, KIND_LOAD, KIND_STORE,
@@ -46,10 +45,33 @@ cdef extern from "memcore/_cachefast.h" nogil:
     intp_t _scan "mc_scan"(const uint64_t* tags, intp_t ways, uint64_t line)
     intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
-                                        uint64_t* repl, uint8_t* dirty, uint32_t* hint,
-                                        uint64_t set_mask,
+                                        uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
                                         intp_t ways, unsigned bits, unsigned kmax,
                                         uint64_t* clk, uint64_t* stores)
+    ctypedef struct mc_lru_level_t:
+        uint64_t* tags
+        uint64_t* repl
+        uint8_t* dirty
+        uint8_t* valid
+        uint64_t* st
+        uint64_t* ctl
+        uint64_t* gst
+        uint64_t set_mask
+        intp_t ways
+        unsigned bits
+    intp_t _lru_run "mc_lru_run"(const mc_lru_level_t* L, const void* r, intp_t n,
+                                 uint64_t rec0, uint64_t* clk, uint64_t* stores,
+                                 uint64_t* misses)
+    enum:
+        MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
+        MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
+        MC_G_MEM_READS, MC_G_MEM_WRITES
+
+# The header's copy of the counter indices must be this module's.
+assert (MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV, MC_S_DIRTY_EV,
+        MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC, MC_G_MEM_READS, MC_G_MEM_WRITES) == (
+        S_RECORDS, S_RMISSES, S_WMISSES, S_FILLS, S_CLEAN_EV, S_DIRTY_EV,
+        S_WRITEBACKS, CTL_CLOCK, CTL_LAST_REC, G_MEM_READS, G_MEM_WRITES), "_cachefast.h"
 
 
 cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
@@ -645,7 +667,12 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef uint64_t d_clk
     cdef count_t fast[4]
     cdef count_t n_ld = 0, n_st = 0
-    cdef uint64_t k_st
+    cdef uint64_t k_st, k_ms
+    cdef uint64_t g0 = h.gst[G_RECORDS]
+    cdef mc_lru_level_t ll
+    cdef bint alone = (d_pol == POL_LRU and D.write_back and D.write_allocate
+                       and h.incl[h.data_entry] == INC_NON
+                       and h.next[h.data_entry] >= h.n_levels)
     cdef intp_t k
     cdef uint8_t d
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
@@ -654,11 +681,32 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     fast[0] = fast[1] = fast[2] = fast[3] = 0
     d_clk = D.ctl[CTL_CLOCK]
     i = 0
+    # `alone`: one LRU write-back write-allocate level with memory below;
+    # the whole single-line load/store stream, misses too, runs in C.
+    ll.tags = D.tags
+    ll.repl = D.repl
+    ll.dirty = D.dirty
+    ll.valid = D.valid
+    ll.st = D.st
+    ll.ctl = D.ctl
+    ll.gst = h.gst
+    ll.set_mask = D.set_mask
+    ll.ways = D.ways
+    ll.bits = bits
     while i < n:
-        if d_stamp:
+        if alone:
+            k_st = k_ms = 0
+            k = _lru_run(&ll, tr + i, n - i, g0 + <uint64_t>i, &d_clk, &k_st, &k_ms)
+            n_st += k_st
+            n_ld += <count_t>k - k_st - k_ms
+            fast[3] += k_ms
+            i += k
+            if i >= n:
+                break
+        elif d_stamp:
             # Runs of hits at a stamp-policy entry level: the tight C loop.
             k_st = 0
-            k = _stamp_hits(tr + i, n - i, d_tags, d_repl, d_dirty, D.hint, d_mask, d_ways,
+            k = _stamp_hits(tr + i, n - i, d_tags, d_repl, d_dirty, d_mask, d_ways,
                             bits, d_kmax, &d_clk, &k_st)
             n_st += k_st
             n_ld += <count_t>k - k_st
@@ -968,18 +1016,7 @@ cdef class Cache:
         self.ctl = np.zeros(N_CTL, dtype=np.uint64)
         self.ctl[CTL_RNG] = self.seed
         self.gstats = np.zeros(N_GSTATS, dtype=np.uint64)
-        # The way hints of the batch loop (memory, not state: zero is as
-        # correct as any other value).
-        cdef uint32_t* hint = <uint32_t*>PyMem_Calloc(self.sets, sizeof(uint32_t))
-        if hint == NULL:
-            raise MemoryError("cache way hints")
-        PyMem_Free(self.lv.hint)
-        self.lv.hint = hint
         self._bind()
-
-    def __dealloc__(self):
-        PyMem_Free(self.lv.hint)
-        self.lv.hint = NULL
 
     cdef _bind(self):
         cdef uint64_t[::1] tags = self.tags
