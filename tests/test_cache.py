@@ -382,6 +382,17 @@ def test_bad_trace_kind_runs_nothing():
     assert c.stats()["records"] == 0 and c.lines() == []
 
 
+@pytest.mark.parametrize("pos", [0, 3, 4, 9, 17, 18])
+def test_bad_kind_found_anywhere(pos):
+    # The kind check reads four records at a time, then the rest one by one.
+    c = Cache(1024, 64, 2)
+    tr = make([64 * i for i in range(19)])
+    tr["kind"][pos] = 5 + pos
+    with pytest.raises(ValueError, match=f"record {pos} has unknown kind {5 + pos}"):
+        c.run(tr)
+    assert c.stats()["records"] == 0 and c.lines() == []
+
+
 def test_levels_as_objects_and_top_down_names():
     from types import SimpleNamespace as NS
     levels = [NS(name="L3", size=4096, line_size=64, ways=4, next=None),

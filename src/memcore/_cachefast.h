@@ -304,4 +304,31 @@ static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdi
     }
 }
 
+/* ---- trace validation --------------------------------------------------
+ *
+ * The largest `kind` among n records: the byte-wise maximum of the
+ * records themselves (one SSE2 max per 16-byte record, no branch), read at
+ * the kind's offset.  A bad trace is then searched record by record. */
+static inline unsigned mc_max_kind(const void *r, ptrdiff_t n)
+{
+    const mc_rec_t *rr = (const mc_rec_t *)r;
+    ptrdiff_t i = 0;
+    unsigned m = 0;
+#ifdef MEMCORE_SSE2
+    __m128i a = _mm_setzero_si128(), b = a, c = a, d = a;
+    unsigned char col[16];
+    for (; i + 4 <= n; i += 4) {
+        a = _mm_max_epu8(a, _mm_loadu_si128((const __m128i *)(rr + i)));
+        b = _mm_max_epu8(b, _mm_loadu_si128((const __m128i *)(rr + i + 1)));
+        c = _mm_max_epu8(c, _mm_loadu_si128((const __m128i *)(rr + i + 2)));
+        d = _mm_max_epu8(d, _mm_loadu_si128((const __m128i *)(rr + i + 3)));
+    }
+    _mm_storeu_si128((__m128i *)col, _mm_max_epu8(_mm_max_epu8(a, b), _mm_max_epu8(c, d)));
+    m = col[offsetof(mc_rec_t, kind)];
+#endif
+    for (; i < n; i++)
+        m = rr[i].kind > m ? rr[i].kind : m;
+    return m;
+}
+
 #endif

@@ -62,6 +62,7 @@ cdef extern from "memcore/_cachefast.h" nogil:
     intp_t _lru_run "mc_lru_run"(const mc_lru_level_t* L, const void* r, intp_t n,
                                  uint64_t rec0, uint64_t* clk, uint64_t* stores,
                                  uint64_t* misses)
+    unsigned _max_kind "mc_max_kind"(const void* r, intp_t n)
     enum:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
@@ -872,10 +873,11 @@ def as_trace(trace):
     cdef const access_t[::1] tr = arr
     cdef intp_t i, n = tr.shape[0], bad = -1
     with nogil:
-        for i in range(n):
-            if tr[i].kind >= N_KINDS:
-                bad = i
-                break
+        if n and _max_kind(&tr[0], n) >= N_KINDS:
+            for i in range(n):
+                if tr[i].kind >= N_KINDS:
+                    bad = i
+                    break
     if bad >= 0:
         raise ValueError(f"trace: record {bad} has unknown kind {tr[bad].kind} (kinds are 0..4)")
     return arr
