@@ -132,19 +132,22 @@ typedef char mc_rec_is_16_bytes[sizeof(mc_rec_t) == 16 ? 1 : -1];
  * MRU) level: a load (kind 1), or a store (kind 2) when kmax is 1, that
  * lies within one line (an access of size 0 is one byte) and whose line is
  * resident.  For each: the way gets the next stamp, a store sets its dirty
- * bit.  Stops at the first other record and returns how many were
+ * bit.  Stops at the first other record (*missed is set when it is such
+ * a load or store whose line is not resident) and returns how many were
  * consumed; *clk is advanced by that many and *stores by the stores among
  * them.  Exactly what hier_run's general loop does for such a record. */
-#define MC_STAMP_HITS(NAME, WAYS, SCAN)                                       \
+#define MC_STAMP_HITS(NAME, WAYS, BITS, SCAN)                                     \
 static MC_NOINLINE ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,             \
                              const uint64_t *tags, uint64_t *repl,            \
                              uint8_t *dirty, uint64_t set_mask,               \
-                             ptrdiff_t ways, unsigned bits, unsigned kmax,    \
-                             uint64_t *clk, uint64_t *stores)                 \
+                             ptrdiff_t ways, unsigned bits_, unsigned kmax,   \
+                             uint64_t *clk, uint64_t *stores, int *missed)    \
 {                                                                             \
+    const unsigned bits = (BITS);                                             \
     uint64_t c = *clk, st = 0, lsize = (uint64_t)1 << bits;                   \
     ptrdiff_t i, base, w;                                                     \
     (void)ways;                                                               \
+    (void)bits_;                                                              \
     for (i = 0; i < n; i++) {                                                 \
         uint64_t a = r[i].addr, line = a >> bits;                             \
         unsigned k = (unsigned)r[i].kind - 1u;                                \
@@ -152,8 +155,10 @@ static MC_NOINLINE ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,             \
             break;                                                            \
         base = (ptrdiff_t)(line & set_mask) * (WAYS);                         \
         w = SCAN;                                                             \
-        if (w < 0)                                                            \
+        if (w < 0) {                                                          \
+            *missed = 1;                                                      \
             break;                                                            \
+        }                                                                     \
         repl[base + w] = ++c;                                                 \
         if (k)                                                                \
             dirty[base + w] = 1;                                              \
@@ -164,22 +169,27 @@ static MC_NOINLINE ptrdiff_t NAME(const mc_rec_t *r, ptrdiff_t n,             \
     return i;                                                                 \
 }
 
-MC_STAMP_HITS(mc_stamp_hits8, 8, mc_scan8(tags + base, line))
-MC_STAMP_HITS(mc_stamp_hits4, 4, mc_scan4(tags + base, line))
-MC_STAMP_HITS(mc_stamp_hits16, 16, mc_scan16(tags + base, line))
-MC_STAMP_HITS(mc_stamp_hits_any, ways, mc_scan(tags + base, ways, line))
+MC_STAMP_HITS(mc_stamp_hits8_64, 8, 6, mc_scan8(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits8, 8, bits_, mc_scan8(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits4, 4, bits_, mc_scan4(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits16, 16, bits_, mc_scan16(tags + base, line))
+MC_STAMP_HITS(mc_stamp_hits_any, ways, bits_, mc_scan(tags + base, ways, line))
 
 static inline ptrdiff_t mc_stamp_hits(const void *r, ptrdiff_t n, const uint64_t *tags,
                                       uint64_t *repl, uint8_t *dirty, uint64_t set_mask,
                                       ptrdiff_t ways, unsigned bits, unsigned kmax,
-                                      uint64_t *clk, uint64_t *stores)
+                                      uint64_t *clk, uint64_t *stores, int *missed)
 {
     const mc_rec_t *rr = (const mc_rec_t *)r;
+    *missed = 0;
     switch (ways) {
-    case 8: return mc_stamp_hits8(rr, n, tags, repl, dirty, set_mask, 8, bits, kmax, clk, stores);
-    case 4: return mc_stamp_hits4(rr, n, tags, repl, dirty, set_mask, 4, bits, kmax, clk, stores);
-    case 16: return mc_stamp_hits16(rr, n, tags, repl, dirty, set_mask, 16, bits, kmax, clk, stores);
-    default: return mc_stamp_hits_any(rr, n, tags, repl, dirty, set_mask, ways, bits, kmax, clk, stores);
+    case 8:
+        if (bits == 6)
+            return mc_stamp_hits8_64(rr, n, tags, repl, dirty, set_mask, 8, bits, kmax, clk, stores, missed);
+        return mc_stamp_hits8(rr, n, tags, repl, dirty, set_mask, 8, bits, kmax, clk, stores, missed);
+    case 4: return mc_stamp_hits4(rr, n, tags, repl, dirty, set_mask, 4, bits, kmax, clk, stores, missed);
+    case 16: return mc_stamp_hits16(rr, n, tags, repl, dirty, set_mask, 16, bits, kmax, clk, stores, missed);
+    default: return mc_stamp_hits_any(rr, n, tags, repl, dirty, set_mask, ways, bits, kmax, clk, stores, missed);
     }
 }
 
@@ -220,6 +230,37 @@ static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
     return best;
 }
 
+/* A single-line miss of such a level (see MC_LRU_RUN); returns the way
+ * the line was installed in.  Out of line: it is rare, and inlined its
+ * variables would crowd the hit loop's registers. */
+static MC_NOINLINE ptrdiff_t mc_lru_fill(const mc_lru_level_t *L, ptrdiff_t base,
+                                         ptrdiff_t ways, uint64_t line, unsigned k,
+                                         uint64_t cur)
+{
+    ptrdiff_t w = mc_oldest(L->repl + base, ways);
+    uint64_t v = L->tags[base + w];
+    if (v != ~(uint64_t)0) {
+        if (L->dirty[base + w]) {
+            L->st[MC_S_DIRTY_EV]++;
+            L->st[MC_S_WRITEBACKS]++;
+            L->gst[MC_G_MEM_WRITES]++;
+        } else {
+            L->st[MC_S_CLEAN_EV]++;
+        }
+    }
+    if (L->ctl[MC_CTL_LAST_REC] != cur) {
+        L->ctl[MC_CTL_LAST_REC] = cur;
+        L->st[MC_S_RECORDS]++;
+    }
+    L->st[k ? MC_S_WMISSES : MC_S_RMISSES]++;
+    L->st[MC_S_FILLS]++;
+    L->gst[MC_G_MEM_READS]++;
+    L->tags[base + w] = line;
+    L->valid[base + w] = 1;
+    L->dirty[base + w] = 0;
+    return w;
+}
+
 /* Like MC_STAMP_HITS for loads and stores, and a single-line miss is
  * handled here too, exactly as hier_access handles it in the default mode
  * for such a level: the line is read from memory, the oldest way is the
@@ -227,17 +268,18 @@ static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
  * for a store) with the next stamp, and the record is counted once at the
  * level (rec0 + i + 1 is its record id).  Returns the number of records
  * consumed; *stores counts the store hits and *misses the misses among
- * them (the rest are load hits). */
-#define MC_LRU_RUN(NAME, WAYS, SCAN)                                          \
-static MC_NOINLINE ptrdiff_t NAME(const mc_lru_level_t *L, const mc_rec_t *r,      \
-                             ptrdiff_t n, uint64_t rec0, uint64_t *clk,       \
-                             uint64_t *stores, uint64_t *misses)              \
+ * them (the rest are load hits).  BITS is the line size's log2, a
+ * constant in the common case. */
+#define MC_LRU_RUN(NAME, WAYS, BITS, SCAN)                                    \
+static MC_NOINLINE ptrdiff_t NAME(const mc_lru_level_t *L, const mc_rec_t *r, \
+                                  ptrdiff_t n, uint64_t rec0, uint64_t *clk,  \
+                                  uint64_t *stores, uint64_t *misses)         \
 {                                                                             \
     const uint64_t *tags = L->tags;                                           \
     uint64_t *repl = L->repl;                                                 \
     uint8_t *dirty = L->dirty;                                                \
     uint64_t set_mask = L->set_mask;                                          \
-    unsigned bits = L->bits;                                                  \
+    const unsigned bits = (BITS);                                             \
     ptrdiff_t ways = L->ways;                                                 \
     uint64_t c = *clk, st = 0, ms = 0, lsize = (uint64_t)1 << bits;           \
     ptrdiff_t i, base, w;                                                     \
@@ -250,28 +292,7 @@ static MC_NOINLINE ptrdiff_t NAME(const mc_lru_level_t *L, const mc_rec_t *r,   
         base = (ptrdiff_t)(line & set_mask) * (WAYS);                         \
         w = SCAN;                                                             \
         if (w < 0) {                                                          \
-            uint64_t v, cur = rec0 + (uint64_t)i + 1;                         \
-            w = mc_oldest(repl + base, WAYS);                                 \
-            v = tags[base + w];                                               \
-            if (v != ~(uint64_t)0) {                                          \
-                if (dirty[base + w]) {                                        \
-                    L->st[MC_S_DIRTY_EV]++;                                   \
-                    L->st[MC_S_WRITEBACKS]++;                                 \
-                    L->gst[MC_G_MEM_WRITES]++;                                \
-                } else {                                                      \
-                    L->st[MC_S_CLEAN_EV]++;                                   \
-                }                                                             \
-            }                                                                 \
-            if (L->ctl[MC_CTL_LAST_REC] != cur) {                             \
-                L->ctl[MC_CTL_LAST_REC] = cur;                                \
-                L->st[MC_S_RECORDS]++;                                        \
-            }                                                                 \
-            L->st[k ? MC_S_WMISSES : MC_S_RMISSES]++;                         \
-            L->st[MC_S_FILLS]++;                                              \
-            L->gst[MC_G_MEM_READS]++;                                         \
-            L->tags[base + w] = line;                                         \
-            L->valid[base + w] = 1;                                           \
-            dirty[base + w] = 0;                                              \
+            w = mc_lru_fill(L, base, (WAYS), line, k, rec0 + (uint64_t)i + 1); \
             ms++;                                                             \
             st -= k; /* counted below as a hit store; undo */                 \
         }                                                                     \
@@ -286,10 +307,11 @@ static MC_NOINLINE ptrdiff_t NAME(const mc_lru_level_t *L, const mc_rec_t *r,   
     return i;                                                                 \
 }
 
-MC_LRU_RUN(mc_lru_run8, 8, mc_scan8(tags + base, line))
-MC_LRU_RUN(mc_lru_run4, 4, mc_scan4(tags + base, line))
-MC_LRU_RUN(mc_lru_run16, 16, mc_scan16(tags + base, line))
-MC_LRU_RUN(mc_lru_run_any, ways, mc_scan(tags + base, ways, line))
+MC_LRU_RUN(mc_lru_run8_64, 8, 6, mc_scan8(tags + base, line))
+MC_LRU_RUN(mc_lru_run8, 8, L->bits, mc_scan8(tags + base, line))
+MC_LRU_RUN(mc_lru_run4, 4, L->bits, mc_scan4(tags + base, line))
+MC_LRU_RUN(mc_lru_run16, 16, L->bits, mc_scan16(tags + base, line))
+MC_LRU_RUN(mc_lru_run_any, ways, L->bits, mc_scan(tags + base, ways, line))
 
 static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdiff_t n,
                                    uint64_t rec0, uint64_t *clk, uint64_t *stores,
@@ -297,7 +319,10 @@ static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdi
 {
     const mc_rec_t *rr = (const mc_rec_t *)r;
     switch (L->ways) {
-    case 8: return mc_lru_run8(L, rr, n, rec0, clk, stores, misses);
+    case 8:
+        if (L->bits == 6)
+            return mc_lru_run8_64(L, rr, n, rec0, clk, stores, misses);
+        return mc_lru_run8(L, rr, n, rec0, clk, stores, misses);
     case 4: return mc_lru_run4(L, rr, n, rec0, clk, stores, misses);
     case 16: return mc_lru_run16(L, rr, n, rec0, clk, stores, misses);
     default: return mc_lru_run_any(L, rr, n, rec0, clk, stores, misses);

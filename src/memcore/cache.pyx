@@ -47,7 +47,7 @@ cdef extern from "memcore/_cachefast.h" nogil:
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
                                         uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
                                         intp_t ways, unsigned bits, unsigned kmax,
-                                        uint64_t* clk, uint64_t* stores)
+                                        uint64_t* clk, uint64_t* stores, int* missed)
     ctypedef struct mc_lru_level_t:
         uint64_t* tags
         uint64_t* repl
@@ -669,6 +669,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef count_t fast[4]
     cdef count_t n_ld = 0, n_st = 0
     cdef uint64_t k_st, k_ms
+    cdef int k_miss = 0
     cdef uint64_t g0 = h.gst[G_RECORDS]
     cdef mc_lru_level_t ll
     cdef bint alone = (d_pol == POL_LRU and D.write_back and D.write_allocate
@@ -708,7 +709,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
             # Runs of hits at a stamp-policy entry level: the tight C loop.
             k_st = 0
             k = _stamp_hits(tr + i, n - i, d_tags, d_repl, d_dirty, d_mask, d_ways,
-                            bits, d_kmax, &d_clk, &k_st)
+                            bits, d_kmax, &d_clk, &k_st, &k_miss)
             n_st += k_st
             n_ld += <count_t>k - k_st
             i += k
@@ -721,10 +722,14 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
         line = addr >> bits
         last = (addr + (r.size - 1 if r.size else 0)) >> bits
         # One well-predicted branch: a load, or a store to a write-back
-        # level, within one line (bitwise & so no short-circuit branches).
-        if (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
-            base = <intp_t>(line & d_mask) * d_ways
-            w = _scan8(d_tags + base, line) if d_ways == 8 else _scan(d_tags + base, d_ways, line)
+        # level, within one line (bitwise & so no short-circuit branches);
+        # or such a record the C loop already found missing.
+        if k_miss | (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
+            w = -1
+            if not k_miss:
+                base = <intp_t>(line & d_mask) * d_ways
+                w = _scan8(d_tags + base, line) if d_ways == 8 else _scan(d_tags + base, d_ways, line)
+            k_miss = 0
             if w >= 0:
                 slot = base + w
                 n_ld += kind == KIND_LOAD
