@@ -155,6 +155,8 @@ def test_entries_view_is_zero_copy():
     (i,) = np.flatnonzero(view["flags"] & VALID)
     assert view[i]["vpn"] == 5 and view[i]["pfn"] == 9 and view[i]["asid"] == 3
     assert view.dtype == mtlb.ENTRY_DTYPE and view.dtype.itemsize == 32
+    with pytest.raises(ValueError):
+        view["pfn"][i] = 1          # state changes only through the TLB's operations
 
 
 def test_lookup_batch_matches_single_lookups():

@@ -86,6 +86,13 @@ ctypedef struct tlb_t:
     uint64_t shifts              # union of the arrays' shifts
     int8_t array_of_shift[64]    # array holding each shift, -1 if none
     int policy
+    # The last lookup that hit: entry ``memo_entry`` is what a search for any
+    # address of 4 KiB page ``memo_page`` by ``memo_asid`` finds, until the
+    # next insert or flush changes the entries (-1: nothing remembered).
+    # Derived state: it only saves the search, never changes a result.
+    intp_t memo_entry
+    uint64_t memo_page
+    uint32_t memo_asid
 
 
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.
@@ -119,7 +126,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
 # drive ``(<TLB>obj).c`` through the functions above.
 cdef class TLB:
     cdef tlb_t c
-    cdef readonly object entries
+    cdef object _entries
     cdef readonly object arrays
     cdef readonly tuple geometry
     cdef readonly str policy

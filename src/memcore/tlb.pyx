@@ -177,11 +177,21 @@ cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) 
 
 
 cdef int tlb_lookup(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t i = _find(t, vaddr, asid)
+    cdef intp_t i
+    cdef uint64_t page = vaddr >> 12
     t.stats[TLB_STAT_ACCESSES] += 1
-    if i < 0:
-        t.stats[TLB_STAT_MISSES] += 1
-        return 0
+    # Every page size is a multiple of 4 KiB, so the search for any address
+    # of the remembered 4 KiB page finds the remembered entry.
+    if t.memo_entry >= 0 and t.memo_page == page and t.memo_asid == asid:
+        i = t.memo_entry
+    else:
+        i = _find(t, vaddr, asid)
+        if i < 0:
+            t.stats[TLB_STAT_MISSES] += 1
+            return 0
+        t.memo_entry = i
+        t.memo_page = page
+        t.memo_asid = asid
     t.stats[TLB_STAT_HITS] += 1
     _touch(t, i)
     hit.entry = i
@@ -201,6 +211,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
         return -1
+    t.memo_entry = -1
     held = t.shifts
     if shift < 63:
         held &= ((<uint64_t>1) << (shift + 1)) - 1
@@ -268,6 +279,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
 
 cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
     cdef intp_t i, n = 0
+    t.memo_entry = -1
     for i in range(t.nentries):
         if (t.entries[i].flags & TLB_VALID) and not (keep_global and (t.entries[i].flags & TLB_GLOBAL)):
             t.entries[i].flags = 0
@@ -279,6 +291,7 @@ cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
 cdef intp_t tlb_flush_asid(tlb_t* t, uint32_t asid) noexcept nogil:
     cdef intp_t i, n = 0
     cdef uint8_t f
+    t.memo_entry = -1
     for i in range(t.nentries):
         f = t.entries[i].flags
         if (f & TLB_VALID) and not (f & TLB_GLOBAL) and t.entries[i].asid == asid:
@@ -300,6 +313,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
     # INVLPG is an event, not a per-access operation.
     cdef intp_t i, n = 0
     cdef tlb_entry_t* e
+    t.memo_entry = -1
     for i in range(t.nentries):
         e = &t.entries[i]
         if ((e.flags & TLB_VALID) and _owned(e, asid, include_global)
@@ -442,8 +456,9 @@ cdef class TLB:
     Attributes
     ----------
     entries : numpy.ndarray
-        The entry pool, dtype :data:`ENTRY_DTYPE`, zero-copy: array ``a``, set
-        ``s``, way ``w`` is at ``arrays[a]['first'] + s * ways + w``.
+        The entry pool, a read-only zero-copy view of dtype
+        :data:`ENTRY_DTYPE`: array ``a``, set ``s``, way ``w`` is at
+        ``arrays[a]['first'] + s * ways + w``.
     arrays : numpy.ndarray
         The geometry of each array (``first``, ``nsets``, ``ways``,
         ``plru_first``, ``shifts`` bitmask), dtype ``ARRAY_DTYPE``; read-only.
@@ -488,7 +503,7 @@ cdef class TLB:
         self.policy = policy
         self.seed = seed
         self.arrays = arrays
-        self.entries = np.zeros(first, dtype=ENTRY_DTYPE)
+        self._entries = np.zeros(first, dtype=ENTRY_DTYPE)
         self._plru = np.zeros(max(plru_first, 1), dtype=np.uint8)
         self._regs = np.zeros(TLB_N_REGS, dtype=np.uint64)
         self._regs[TLB_REG_RNG] = seed
@@ -498,14 +513,15 @@ cdef class TLB:
     cdef void _bind(self):
         cdef intp_t k
         cdef int s
-        self.c.entries = <tlb_entry_t*>cnp.PyArray_DATA(self.entries)
-        self.c.nentries = self.entries.shape[0]
+        self.c.entries = <tlb_entry_t*>cnp.PyArray_DATA(self._entries)
+        self.c.nentries = self._entries.shape[0]
         self.c.arrays = <tlb_array_t*>cnp.PyArray_DATA(self.arrays)
         self.c.narrays = self.arrays.shape[0]
         self.c.plru = <uint8_t*>cnp.PyArray_DATA(self._plru)
         self.c.regs = <uint64_t*>cnp.PyArray_DATA(self._regs)
         self.c.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.c.policy = POLICIES.index(self.policy)
+        self.c.memo_entry = -1
         self.c.shifts = 0
         for s in range(64):
             self.c.array_of_shift[s] = -1
@@ -517,13 +533,13 @@ cdef class TLB:
 
     # -- pickling / checkpoints -------------------------------------------
     def __reduce__(self):
-        state = (self.entries.copy(), self._plru.copy(), self._regs.copy(), self._stats.copy())
+        state = (self._entries.copy(), self._plru.copy(), self._regs.copy(), self._stats.copy())
         entries, ways, sizes = zip(*self.geometry)
         return (_rebuild, ((list(entries), list(ways), [list(s) for s in sizes], self.policy, self.seed), state))
 
     def _set_state(self, entries, plru, regs, stats):
         entries = np.asarray(entries)
-        if entries.dtype != ENTRY_DTYPE or entries.shape != self.entries.shape:
+        if entries.dtype != ENTRY_DTYPE or entries.shape != self._entries.shape:
             raise ValueError("state: the entry pool does not match this TLB's geometry")
         if np.shape(plru) != self._plru.shape or np.shape(regs) != self._regs.shape \
                 or np.shape(stats) != self._stats.shape:
@@ -533,7 +549,8 @@ cdef class TLB:
                              zip(entries["array"][ok], entries["shift"][ok])], dtype=bool)
         if np.any(entries["array"][ok] >= self.arrays.shape[0]) or not np.all(shift_ok):
             raise ValueError("state: a valid entry names an array or page size this TLB does not have")
-        self.entries[...] = entries
+        self._entries[...] = entries
+        self.c.memo_entry = -1
         self._plru[...] = plru
         self._regs[...] = regs
         self._stats[...] = stats
@@ -728,6 +745,13 @@ cdef class TLB:
         return hits.view(np.bool_), paddrs
 
     # -- statistics and inspection -------------------------------------------
+    @property
+    def entries(self):
+        """The entry pool as a read-only numpy view (zero-copy, dtype :data:`ENTRY_DTYPE`)."""
+        view = self._entries.view()
+        view.flags.writeable = False
+        return view
+
     def stats(self):
         """Return the counters as a dict.
 
@@ -748,7 +772,7 @@ cdef class TLB:
     @property
     def occupancy(self):
         """Number of valid entries."""
-        return int(np.count_nonzero(self.entries["flags"] & TLB_VALID))
+        return int(np.count_nonzero(self._entries["flags"] & TLB_VALID))
 
     @property
     def page_sizes(self):
