@@ -96,8 +96,31 @@ ctypedef struct tlb_t:
 
 
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.
-# Counts the access and updates the replacement state.
-cdef int tlb_lookup(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil
+# Counts the access and updates the replacement state.  The search of the
+# level, for when the remembered last hit does not answer (see tlb_lookup).
+cdef int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil
+
+
+# tlb_search, answered at once when the address is on the 4 KiB page (and
+# ASID) of the last hit: defined here so that it inlines into the kernels
+# that drive a TLB per access.  Every page size is a multiple of 4 KiB, so a
+# search would find the same entry; touching it again changes nothing for
+# FIFO, random and tree-PLRU (it was the last way touched) and restamps it
+# for LRU.
+cdef inline int tlb_lookup(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
+    cdef intp_t i = t.memo_entry
+    if i >= 0 and t.memo_page == (vaddr >> 12) and t.memo_asid == asid:
+        t.stats[TLB_STAT_ACCESSES] += 1
+        t.stats[TLB_STAT_HITS] += 1
+        if t.policy == TLB_LRU:
+            t.regs[TLB_REG_CLOCK] += 1
+            t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
+        hit.entry = i
+        hit.pfn = t.entries[i].pfn
+        hit.shift = t.entries[i].shift
+        hit.flags = t.entries[i].flags
+        return 1
+    return tlb_search(t, vaddr, asid, hit)
 
 # Same search as tlb_lookup without counting or touching anything.
 cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil

@@ -176,22 +176,15 @@ cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) 
     return 1
 
 
-cdef int tlb_lookup(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t i
-    cdef uint64_t page = vaddr >> 12
+cdef int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
+    cdef intp_t i = _find(t, vaddr, asid)
     t.stats[TLB_STAT_ACCESSES] += 1
-    # Every page size is a multiple of 4 KiB, so the search for any address
-    # of the remembered 4 KiB page finds the remembered entry.
-    if t.memo_entry >= 0 and t.memo_page == page and t.memo_asid == asid:
-        i = t.memo_entry
-    else:
-        i = _find(t, vaddr, asid)
-        if i < 0:
-            t.stats[TLB_STAT_MISSES] += 1
-            return 0
-        t.memo_entry = i
-        t.memo_page = page
-        t.memo_asid = asid
+    if i < 0:
+        t.stats[TLB_STAT_MISSES] += 1
+        return 0
+    t.memo_entry = i
+    t.memo_page = vaddr >> 12
+    t.memo_asid = asid
     t.stats[TLB_STAT_HITS] += 1
     _touch(t, i)
     hit.entry = i
