@@ -48,7 +48,8 @@ cdef enum:
 cdef enum:
     TLB_REG_CLOCK = 0       # last LRU/FIFO stamp handed out
     TLB_REG_RNG = 1         # splitmix64 state of the random policy
-    TLB_N_REGS = 2
+    TLB_REG_FRACTURED = 2   # fills that fractured a page, ever (not reset with the statistics)
+    TLB_N_REGS = 3
 
 ctypedef struct tlb_entry_t:
     uint64_t vpn        # vaddr >> shift

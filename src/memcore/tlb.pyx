@@ -100,6 +100,11 @@ cdef inline intp_t _set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nogil:
     return <intp_t>(vpn % n)
 
 
+cdef inline intp_t _set_first(const tlb_array_t* arr, addr_t vaddr, int s) noexcept nogil:
+    # Index of way 0 of the set that holds vaddr's page of size 1 << s.
+    return arr.first + _set_of(arr, vaddr >> s) * arr.ways
+
+
 cdef inline intp_t _find(const tlb_t* t, addr_t vaddr, uint32_t asid) noexcept nogil:
     # The first valid entry translating vaddr for asid: arrays in order, page
     # sizes from the smallest, ways in order.  -1 if none.
@@ -115,14 +120,12 @@ cdef inline intp_t _find(const tlb_t* t, addr_t vaddr, uint32_t asid) noexcept n
             s = memcore_ctz64(m)
             m &= m - 1
             vpn = vaddr >> s
-            i = arr.first + _set_of(arr, vpn) * arr.ways
-            end = i + arr.ways
-            while i < end:
+            i = _set_first(arr, vaddr, s)
+            for i in range(i, i + arr.ways):
                 e = &t.entries[i]
                 if (e.vpn == vpn and e.shift == s and (e.flags & TLB_VALID)
                         and ((e.flags & TLB_GLOBAL) or e.asid == asid)):
                     return i
-                i += 1
     return -1
 
 
@@ -198,8 +201,8 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
                     uint8_t flags) noexcept nogil:
     cdef uint64_t held
     cdef int s
-    cdef intp_t a, set_, first, i, way, victim
-    cdef uint64_t vpn, stamp_min
+    cdef intp_t a, set_, first, i, way, victim, invalid, oldest
+    cdef uint64_t vpn
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
@@ -215,36 +218,37 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         # Fracture: keep the piece of the large page that holds vaddr.
         pfn += ((vaddr & (((<uint64_t>1) << shift) - 1)) & ~(((<uint64_t>1) << s) - 1)) >> 12
         t.stats[TLB_STAT_FRACTURES] += 1
+        t.regs[TLB_REG_FRACTURED] += 1
     flags = (flags | TLB_VALID) & TLB_FLAG_MASK
     a = t.array_of_shift[s]
     arr = &t.arrays[a]
     vpn = vaddr >> s
     set_ = _set_of(arr, vpn)
     first = arr.first + set_ * arr.ways
-    # The same page already cached (same ASID, or either global): refill in place.
+    # One pass over the set: the same page already cached (same ASID, or
+    # either global) is refilled in place; else the lowest invalid way, else
+    # the policy's victim (oldest stamp for LRU and FIFO).
+    invalid = -1
+    oldest = 0
     for way in range(arr.ways):
         e = &t.entries[first + way]
-        if (e.vpn == vpn and e.shift == s and (e.flags & TLB_VALID)
-                and (e.asid == asid or ((e.flags | flags) & TLB_GLOBAL))):
+        if not (e.flags & TLB_VALID):
+            if invalid < 0:
+                invalid = way
+        elif e.vpn == vpn and e.shift == s and (e.asid == asid or ((e.flags | flags) & TLB_GLOBAL)):
             e.pfn = pfn
             e.asid = asid
             e.flags = flags
             e.orig_shift = <uint8_t>shift
             _touch(t, first + way)
             return s
-    victim = -1
-    for way in range(arr.ways):
-        if not (t.entries[first + way].flags & TLB_VALID):
-            victim = way
-            break
-    if victim < 0:
+        elif e.stamp < t.entries[first + oldest].stamp:
+            oldest = way
+    if invalid >= 0:
+        victim = invalid
+    else:
         if t.policy == TLB_LRU or t.policy == TLB_FIFO:
-            victim = 0
-            stamp_min = t.entries[first].stamp
-            for way in range(1, arr.ways):
-                if t.entries[first + way].stamp < stamp_min:
-                    stamp_min = t.entries[first + way].stamp
-                    victim = way
+            victim = oldest
         elif t.policy == TLB_RANDOM:
             victim = <intp_t>(_splitmix64(&t.regs[TLB_REG_RNG]) % <uint64_t>arr.ways)
         else:
@@ -300,19 +304,38 @@ cdef inline bint _owned(const tlb_entry_t* e, uint32_t asid, bint include_global
     return e.asid == asid
 
 
-cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_global) noexcept nogil:
-    # A scan of the whole level: the pieces of a fractured page sit in other
-    # sets, so each entry is matched against the page it was filled from.
-    # INVLPG is an event, not a per-access operation.
+cdef intp_t _invalidate_covering(tlb_t* t, intp_t first, intp_t end, addr_t vaddr, uint32_t asid,
+                                 bint include_global) noexcept nogil:
+    # Invalidate, among entries first..end-1, those of `asid` (and global
+    # ones if include_global) whose page -- the page they were filled from,
+    # for a fractured piece -- holds vaddr.
     cdef intp_t i, n = 0
     cdef tlb_entry_t* e
-    t.memo_entry = -1
-    for i in range(t.nentries):
+    for i in range(first, end):
         e = &t.entries[i]
         if ((e.flags & TLB_VALID) and _owned(e, asid, include_global)
                 and ((e.vpn << e.shift) >> e.orig_shift) == (vaddr >> e.orig_shift)):
             e.flags = 0
             n += 1
+    return n
+
+
+cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_global) noexcept nogil:
+    cdef intp_t a, first, n = 0
+    cdef uint64_t m
+    cdef int s
+    t.memo_entry = -1
+    if t.regs[TLB_REG_FRACTURED]:
+        # The pieces of a fractured page sit in other sets: scan everything.
+        n = _invalidate_covering(t, 0, t.nentries, vaddr, asid, include_global)
+    else:
+        for a in range(t.narrays):
+            m = t.arrays[a].shifts
+            while m:
+                s = memcore_ctz64(m)
+                m &= m - 1
+                first = _set_first(&t.arrays[a], vaddr, s)
+                n += _invalidate_covering(t, first, first + t.arrays[a].ways, vaddr, asid, include_global)
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
 
