@@ -202,7 +202,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef uint64_t held
     cdef int s
     cdef intp_t a, set_, first, i, way, victim, invalid, oldest
-    cdef uint64_t vpn
+    cdef uint64_t vpn, oldest_stamp
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
@@ -230,6 +230,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     # the policy's victim (oldest stamp for LRU and FIFO).
     invalid = -1
     oldest = 0
+    oldest_stamp = t.entries[first].stamp
     for way in range(arr.ways):
         e = &t.entries[first + way]
         if not (e.flags & TLB_VALID):
@@ -242,8 +243,9 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
             e.orig_shift = <uint8_t>shift
             _touch(t, first + way)
             return s
-        elif e.stamp < t.entries[first + oldest].stamp:
+        elif e.stamp < oldest_stamp:
             oldest = way
+            oldest_stamp = e.stamp
     if invalid >= 0:
         victim = invalid
     else:
