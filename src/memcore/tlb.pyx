@@ -369,9 +369,10 @@ def _page_shift(size, where):
     try:
         size = operator.index(size)
     except TypeError:
-        raise ValueError(f"page_sizes: {where} must be an integer number of bytes, got {size!r}") from None
+        raise ValueError(f"page_sizes: {where}: a page size must be a number of bytes, got {size!r}") from None
     if size <= 0 or size & (size - 1) or not (MIN_PAGE_SHIFT <= size.bit_length() - 1 <= MAX_PAGE_SHIFT):
-        raise ValueError(f"page_sizes: {where} must be a power of two from 4096 to 2**{MAX_PAGE_SHIFT}, got {size!r}")
+        raise ValueError(f"page_sizes: {where}: a page size must be a power of two from 4096 to "
+                         f"2**{MAX_PAGE_SHIFT}, got {size!r}")
     return size.bit_length() - 1
 
 
@@ -390,7 +391,8 @@ def normalize_geometry(entries, ways=0, page_sizes=(4096,)):
     ways : int or list of int
         Associativity per array; 0 means fully associative.
     page_sizes : int, list of int, or list of (int or list of int)
-        Page sizes in bytes.
+        Page sizes in bytes (with one array, ``[[a, b]]`` is read as
+        ``[a, b]``).
 
     Returns
     -------
@@ -416,6 +418,8 @@ def normalize_geometry(entries, ways=0, page_sizes=(4096,)):
     else:
         if _is_seq(ways):
             raise ValueError(f"ways: must be an integer when entries is, got {ways!r}")
+        if _is_seq(page_sizes) and len(page_sizes) == 1 and _is_seq(page_sizes[0]):
+            page_sizes = page_sizes[0]          # [[4096, 2097152]]: the one array's sizes
         arrays = [(entries, ways, page_sizes if _is_seq(page_sizes) else [page_sizes])]
     if len(arrays) > 255:
         raise ValueError(f"entries: at most 255 arrays per level, got {len(arrays)}")
