@@ -120,6 +120,7 @@ class RefTLB:
         arr, s, w = found
         self.stats["hits"] += 1
         self._hit(arr, s, w)
+        self.last_entry = arr.sets[s][w]
         return self._result(va, arr.sets[s][w])
 
     def probe(self, va, asid=0):
