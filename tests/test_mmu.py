@@ -228,6 +228,29 @@ def test_run_reports_new_address_spaces():
     assert seen == [7, 9]
 
 
+def test_pickled_pipeline_continues_identically():
+    import pickle
+
+    h = caches()
+    mmu, frames = core(hierarchy=h), SequentialFrames(0x100)
+    mmu.attach(0, PageTable("x86_64-4level", frames))
+
+    def first_touch(m):
+        def handler(ev):
+            m.spaces[ev.asid].map(ev.vaddr & ~0xFFF, m.spaces[ev.asid].frame_source.alloc(0) << 12, K4, USER_RW)
+        return handler
+
+    rng = np.random.default_rng(2)
+    tr = access.make(0x1000_0000 + rng.integers(0, 1 << 16, 4000, dtype=np.uint64) * 64, size=8,
+                     kind=rng.integers(1, 4, 4000))
+    mmu.run(tr[:2000], first_touch(mmu))
+    copy = pickle.loads(pickle.dumps(mmu))
+    mmu.run(tr[2000:], first_touch(mmu))
+    copy.run(tr[2000:], first_touch(copy))
+    assert copy.stats() == mmu.stats()
+    assert copy.hierarchy.stats() == mmu.hierarchy.stats()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="walk_caches"):
         core(walk_caches={"PML5E": 2})

@@ -545,6 +545,24 @@ cdef class MMU:
         self.sp.n = self._space_asids.shape[0]
         self.sp.last = -1
 
+    # -- checkpoints ---------------------------------------------------------
+    def __reduce__(self):
+        tlbs = [(name, t, self.next_level[name]) for name, t in self.tlbs.items()]
+        sizes = {name: len(t) for name, t in self.walk_caches.items()}
+        return (_restore_mmu, ((tlbs, self.data_entry, self.inst_entry, self.paging, sizes, self.hierarchy,
+                                self.walk_through_caches, self.pcid),
+                               (dict(self.walk_caches), dict(self.spaces), self._stats.copy())))
+
+    def _restore(self, walk_caches, spaces, stats):
+        for name, t in walk_caches.items():
+            if name not in self.walk_caches or len(t) != len(self.walk_caches[name]):
+                raise ValueError(f"walk_caches: {name} does not match this MMU")
+            self.walk_caches[name] = t
+        self._stats[...] = stats
+        self._bind()
+        for asid, table in spaces.items():
+            self.attach(asid, table)
+
     # -- address spaces ------------------------------------------------------
     def attach(self, asid, pagetable):
         """Give address space `asid` its page table.
@@ -815,6 +833,14 @@ cdef class MMU:
         chain = ", ".join(f"{n}->{self.next_level[n] or 'walk'}" for n in self.tlbs)
         return (f"MMU({self.paging}, tlbs=[{chain}], walk_caches={ {n: len(t) for n, t in self.walk_caches.items()} },"
                 f" spaces={len(self.spaces)})")
+
+
+def _restore_mmu(args, state):
+    tlbs, data_entry, inst_entry, paging, sizes, hierarchy, through, pcid = args
+    mmu = MMU(tlbs, data_entry, inst_entry, paging=paging, walk_caches=sizes, hierarchy=hierarchy,
+              walk_through_caches=through, pcid=pcid)
+    mmu._restore(*state)
+    return mmu
 
 
 def _describe(ev):
