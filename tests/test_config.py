@@ -9,38 +9,8 @@ from hypothesis import strategies as st
 from pyapi import config as cfg
 from pyapi.config import CacheConfig, MachineConfig, format_size, load_config, parse_size
 
-# The complete example machine file of docs/guide/replay.rst.
-EXAMPLE_TOML = """\
-name = "laptop"
-description = "split 32 KiB L1s, private L2, shared L3"
-
-[cache.L1I]
-size = "32KiB"
-line_size = 64
-ways = 8
-policy = "lru"
-next = "L2"
-
-[cache.L1D]
-size = "32 KiB"
-ways = 8
-policy = "plru"
-write_back = true
-write_allocate = true
-next = "L2"
-
-[cache.L2]
-size = "1MiB"
-ways = 16
-next = "L3"
-inclusion = "inclusive"
-
-[cache.L3]
-size = 8388608
-ways = 16
-policy = "random"
-seed = 7
-"""
+# The complete example machine file shown in docs/guide/replay.rst.
+EXAMPLE_TOML = (pathlib.Path(__file__).parents[1] / "docs" / "guide" / "machine-example.toml").read_text()
 
 
 # -- sizes -----------------------------------------------------------------------
