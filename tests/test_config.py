@@ -1,5 +1,4 @@
 """Machine configuration: sizes, presets, TOML machine files and their errors."""
-import argparse
 import pathlib
 
 import pytest
@@ -8,6 +7,8 @@ from hypothesis import strategies as st
 
 from pyapi import config as cfg
 from pyapi.config import CacheConfig, MachineConfig, format_size, load_config, parse_size
+
+from cli_helper import run_cli
 
 # The complete example machine file shown in docs/guide/replay.rst.
 EXAMPLE_TOML = (pathlib.Path(__file__).parents[1] / "docs" / "guide" / "machine-example.toml").read_text()
@@ -274,16 +275,8 @@ def test_load_config_accepts_every_form():
 
 # -- command line ----------------------------------------------------------------
 
-def _run_cli(argv, capsys):
-    parser = argparse.ArgumentParser(prog="memcore")
-    cfg.register_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    status = args.func(args)
-    return status, capsys.readouterr()
-
-
 def test_cli_presets_lists_every_preset(capsys):
-    status, out = _run_cli(["presets"], capsys)
+    status, out = run_cli(cfg.register_cli, ["presets"], capsys)
     assert status == 0
     for name in ("teaching", "x86-64"):
         assert f"\n{name}: " in "\n" + out.out
@@ -291,12 +284,12 @@ def test_cli_presets_lists_every_preset(capsys):
 
 
 def test_cli_config_show_prints_a_loadable_file(capsys):
-    status, out = _run_cli(["config", "show", "teaching"], capsys)
+    status, out = run_cli(cfg.register_cli, ["config", "show", "teaching"], capsys)
     assert status == 0
     assert MachineConfig.from_toml_string(out.out) == cfg.preset("teaching")
 
 
 def test_cli_config_show_bad_name_is_one_line_error(capsys):
-    status, out = _run_cli(["config", "show", "pdp-11"], capsys)
+    status, out = run_cli(cfg.register_cli, ["config", "show", "pdp-11"], capsys)
     assert status == 1 and out.out == ""
     assert out.err.count("\n") == 1 and out.err.startswith("memcore config: error: ")

@@ -58,6 +58,13 @@ def test_rates_are_derived_from_counts(report):
     assert report.level_names == ["L1I", "L1D", "L2"]
 
 
+def test_pycachesim_miss_rate_follows_its_load_only_hits_and_misses():
+    stats = _stats()
+    stats["compat"] = "pycachesim"
+    stats["levels"]["L1D"].update(hits=760, misses=40)  # loads only, as pycachesim counts
+    assert Report(stats).miss_rate("L1D") == pytest.approx(40 / 800)
+
+
 def test_rates_are_nan_when_undefined():
     stats = _stats(instructions=0)
     stats["levels"]["L2"] = _level(0, 0, 0, 0, 0)

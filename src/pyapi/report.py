@@ -153,10 +153,14 @@ class Report:
         Returns
         -------
         float
-            ``misses / accesses``; NaN when the level saw no access.
+            ``misses / (hits + misses)``: misses per line access in every
+            compat mode but ``pycachesim``, where hits and misses count loads
+            only (as pycachesim does), so it is the load miss rate.  NaN when
+            the level saw no access.
         """
         c = self.levels[level]
-        return c["misses"] / c["accesses"] if c["accesses"] else math.nan
+        looked_up = c["hits"] + c["misses"]
+        return c["misses"] / looked_up if looked_up else math.nan
 
     def mpki(self, level):
         """Return misses per thousand instructions of a level.
