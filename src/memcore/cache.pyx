@@ -1,0 +1,1119 @@
+"""One set-associative cache level, and the engine that runs hierarchies.
+
+:class:`Cache` is one level (size, line size, associativity, replacement
+policy, write policy) with main memory below it.  Its whole state lives in
+numpy arrays (:attr:`Cache.tags`, :attr:`Cache.dirty`, ...) that the compiled
+kernel reads and writes in place.  :mod:`memcore.hierarchy` composes several
+levels with the same kernel; the C contract is in ``memcore/cache.pxd``.
+
+The semantics (what is counted, when replacement state changes, where
+write-backs go) are described in the user guide, *Cache semantics*.
+"""
+import numpy as np
+
+cimport numpy as cnp
+
+from memcore._typedefs cimport intp_t, uint8_t, uint32_t, uint64_t, addr_t, count_t
+from memcore.access cimport (access_t, KIND_IFETCH, KIND_LOAD, KIND_STORE,
+                             KIND_MODIFY, KIND_FLUSH, N_KINDS)
+
+from memcore.access import ACCESS_DTYPE, LOAD
+
+cnp.import_array()
+
+#: Replacement policies, in the order of their numeric ids.
+POLICIES = ("lru", "fifo", "random", "plru", "mru", "srrip")
+
+#: Names of the primitive per-level counters (columns of :attr:`Cache.counters`).
+COUNTER_NAMES = ("records", "ifetch_hits", "ifetch_misses", "data_load_hits",
+                 "data_load_misses", "store_hits", "store_misses", "fills",
+                 "clean_evictions", "dirty_evictions", "writebacks",
+                 "invalidations", "dirty_at_end", "load_calls", "store_calls")
+
+_INVALID = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+cdef enum:
+    _RRPV_MAX = 3       # SRRIP: distant re-reference (victim candidates)
+    _RRPV_INSERT = 2    # SRRIP: value given to a newly filled line
+
+
+# ---------------------------------------------------------------- one level
+
+cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Branch-free search of one set: the way holding `line`, or -1.
+    cdef intp_t w, found = -1
+    for w in range(ways):
+        if tags[w] == line:
+            found = w
+    return found
+
+
+cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
+    # Constant trip counts for the usual associativities, so the compiler
+    # unrolls the scan.
+    if ways == 8:
+        return _scan_n(tags, 8, line)
+    if ways == 4:
+        return _scan_n(tags, 4, line)
+    if ways == 16:
+        return _scan_n(tags, 16, line)
+    if ways == 2:
+        return _scan_n(tags, 2, line)
+    return _scan_n(tags, ways, line)
+
+
+cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
+    cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
+    cdef intp_t w = _scan(L.tags + base, L.ways, line)
+    return base + w if w >= 0 else -1
+
+
+cdef inline void _plru_touch(level_t* L, intp_t slot) noexcept nogil:
+    # Make every tree node on the way's path point away from it.
+    cdef intp_t w = slot & (L.ways - 1)
+    cdef uint64_t* tree = L.repl + (slot - w)
+    cdef intp_t node = 1
+    cdef intp_t b
+    cdef int d = <int>L.plru_depth - 1
+    while d >= 0:
+        b = (w >> d) & 1
+        tree[node] = b ^ 1
+        node = 2 * node + b
+        d -= 1
+
+
+cdef inline void _touch(level_t* L, intp_t slot, bint fill) noexcept nogil:
+    cdef int p = L.policy
+    if p == POL_LRU or p == POL_MRU:
+        L.ctl[CTL_CLOCK] += 1
+        L.repl[slot] = L.ctl[CTL_CLOCK]
+    elif p == POL_FIFO:
+        if fill:
+            L.ctl[CTL_CLOCK] += 1
+            L.repl[slot] = L.ctl[CTL_CLOCK]
+    elif p == POL_PLRU:
+        _plru_touch(L, slot)
+    elif p == POL_SRRIP:
+        L.repl[slot] = _RRPV_INSERT if fill else 0
+
+
+cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
+    cdef uint64_t z
+    state[0] += <uint64_t>0x9E3779B97F4A7C15ULL
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline intp_t _oldest_n(const uint64_t* r, intp_t ways) noexcept nogil:
+    # Branch-free: the first way with the smallest stamp.
+    cdef intp_t w, best = 0
+    cdef uint64_t bestv = r[0]
+    cdef bint lower
+    for w in range(1, ways):
+        lower = r[w] < bestv
+        bestv = r[w] if lower else bestv
+        best = w if lower else best
+    return best
+
+
+cdef inline intp_t _oldest(const uint64_t* r, intp_t ways) noexcept nogil:
+    if ways == 8:
+        return _oldest_n(r, 8)
+    if ways == 4:
+        return _oldest_n(r, 4)
+    if ways == 16:
+        return _oldest_n(r, 16)
+    if ways == 2:
+        return _oldest_n(r, 2)
+    return _oldest_n(r, ways)
+
+
+cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
+    cdef intp_t base = <intp_t>(line & L.set_mask) * L.ways
+    cdef intp_t w, best = 0
+    cdef uint64_t v, bestv
+    cdef uint64_t* r = L.repl + base
+    cdef int p = L.policy
+    if p == POL_LRU or p == POL_FIFO:
+        # Invalid ways carry stamp 0, below every valid stamp.
+        return base + _oldest(r, L.ways)
+    for w in range(L.ways):
+        if L.tags[base + w] == INVALID_TAG:
+            return base + w
+    if p == POL_MRU:
+        bestv = r[0]
+        for w in range(1, L.ways):
+            if r[w] > bestv:
+                bestv = r[w]
+                best = w
+        return base + best
+    if p == POL_RANDOM:
+        return base + <intp_t>(_splitmix64(&L.ctl[CTL_RNG]) % <uint64_t>L.ways)
+    if p == POL_PLRU:
+        w = 1
+        while w < L.ways:
+            w = 2 * w + <intp_t>r[w]
+        return base + (w - L.ways)
+    # SRRIP: age every way until one reaches the distant RRPV; take the first.
+    bestv = 0
+    for w in range(L.ways):
+        if r[w] > bestv:
+            bestv = r[w]
+    if bestv < _RRPV_MAX:
+        v = _RRPV_MAX - bestv
+        for w in range(L.ways):
+            r[w] += v
+    for w in range(L.ways):
+        if r[w] == _RRPV_MAX:
+            return base + w
+    return base  # not reached
+
+
+cdef inline void _invalidate(level_t* L, intp_t slot) noexcept nogil:
+    L.tags[slot] = INVALID_TAG
+    L.valid[slot] = 0
+    L.dirty[slot] = 0
+    if L.policy == POL_LRU or L.policy == POL_FIFO or L.policy == POL_MRU:
+        L.repl[slot] = 0
+    elif L.policy == POL_SRRIP:
+        L.repl[slot] = _RRPV_MAX
+    # PLRU: repl holds tree nodes of the whole set, not this way's state.
+
+
+cdef inline void _install(level_t* L, intp_t slot, uint64_t line, uint8_t dirty) noexcept nogil:
+    L.tags[slot] = line
+    L.valid[slot] = 1
+    L.dirty[slot] = dirty
+    _touch(L, slot, 1)
+    L.st[S_FILLS] += 1
+
+
+cdef count_t level_count_dirty(level_t* L) noexcept nogil:
+    cdef intp_t i
+    cdef count_t n = 0
+    for i in range(L.sets * L.ways):
+        if L.valid[i] and L.dirty[i]:
+            n += 1
+    return n
+
+
+cdef intp_t level_lookup(level_t* L, uint64_t line) noexcept nogil:
+    return _lookup(L, line)
+
+
+cdef void level_touch(level_t* L, intp_t slot, bint fill) noexcept nogil:
+    _touch(L, slot, fill)
+
+
+cdef intp_t level_victim(level_t* L, uint64_t line) noexcept nogil:
+    return _victim(L, line)
+
+
+cdef void level_invalidate(level_t* L, intp_t slot) noexcept nogil:
+    _invalidate(L, slot)
+
+
+# ------------------------------------------------------------ hierarchy core
+
+cdef inline void _count_rec(hier_t* h, level_t* L) noexcept nogil:
+    if h.cur != 0 and L.ctl[CTL_LAST_REC] != h.cur:
+        L.ctl[CTL_LAST_REC] = h.cur
+        L.st[S_RECORDS] += 1
+
+
+# -- default / dinero -------------------------------------------------------
+
+cdef void _d_victim(hier_t* h, int xi, uint64_t line, uint8_t dirty) noexcept nogil:
+    # A line evicted above enters exclusive level `xi` (victim fill).
+    cdef level_t* X = h.lv[xi]
+    cdef intp_t s = _lookup(X, line)
+    if s >= 0:
+        if dirty:
+            X.dirty[s] = 1
+        _touch(X, s, 0)
+        return
+    _d_fill(h, xi, line, dirty)
+
+
+cdef intp_t _d_fill(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept nogil:
+    # Install `line` in level li; the victim goes down after the install.
+    cdef level_t* L = h.lv[li]
+    cdef level_t* U
+    cdef intp_t slot = _victim(L, line)
+    cdef intp_t s
+    cdef uint64_t vline = L.tags[slot]
+    cdef uint8_t vd = 0
+    cdef int k, nx
+    if vline != INVALID_TAG:
+        vd = L.dirty[slot]
+        if vd:
+            L.st[S_DIRTY_EV] += 1
+        else:
+            L.st[S_CLEAN_EV] += 1
+        if h.incl[li] == INC_INCLUSIVE:
+            for k in range(h.n_up[li]):
+                U = h.lv[h.up[li][k]]
+                s = _lookup(U, vline)
+                if s >= 0:
+                    vd |= U.dirty[s]
+                    _invalidate(U, s)
+                    U.st[S_INVALIDATIONS] += 1
+    _install(L, slot, line, dirty)
+    if vline != INVALID_TAG:
+        nx = h.next[li]
+        if nx < h.n_levels and h.incl[nx] == INC_EXCLUSIVE:
+            if vd:
+                L.st[S_WRITEBACKS] += 1
+            _d_victim(h, nx, vline, vd)
+        elif vd:
+            L.st[S_WRITEBACKS] += 1
+            _d_write(h, nx, vline, 1, 0)
+    return slot
+
+
+cdef int _d_read(hier_t* h, int li, uint64_t line, bint is_i, bint demand,
+                 uint8_t* dirty_out) noexcept nogil:
+    # A line read (demand load/fetch, or a fetch from the level above).
+    cdef level_t* L
+    cdef intp_t slot
+    if li >= h.n_levels:
+        h.gst[G_MEM_READS] += 1
+        return li
+    L = h.lv[li]
+    _count_rec(h, L)
+    slot = _lookup(L, line)
+    if slot < 0:
+        return _d_read_miss(h, L, li, line, is_i, demand, dirty_out)
+    L.st[S_IHITS if is_i else S_RHITS] += 1
+    if h.incl[li] == INC_EXCLUSIVE and not demand:
+        # The line moves up: it leaves this level with its dirty bit.
+        dirty_out[0] |= L.dirty[slot]
+        _invalidate(L, slot)
+        L.st[S_INVALIDATIONS] += 1
+    else:
+        _touch(L, slot, 0)
+    return li
+
+
+cdef int _d_read_miss(hier_t* h, level_t* L, int li, uint64_t line, bint is_i,
+                      bint demand, uint8_t* dirty_out) noexcept nogil:
+    cdef int served
+    cdef uint8_t d = 0
+    L.st[S_IMISSES if is_i else S_RMISSES] += 1
+    if h.incl[li] == INC_EXCLUSIVE and not demand:
+        return _d_read(h, h.next[li], line, is_i, 0, dirty_out)
+    served = _d_read(h, h.next[li], line, is_i, 0, &d)
+    _d_fill(h, li, line, d)
+    return served
+
+
+cdef int _d_write(hier_t* h, int li, uint64_t line, bint full, bint demand) noexcept nogil:
+    # A store of part of a line (full=0) or a write-back of a whole line.
+    cdef level_t* L
+    cdef intp_t slot
+    if li >= h.n_levels:
+        h.gst[G_MEM_WRITES] += 1
+        return li
+    L = h.lv[li]
+    _count_rec(h, L)
+    slot = _lookup(L, line)
+    if slot < 0:
+        return _d_write_miss(h, L, li, line, full, demand)
+    L.st[S_WHITS] += 1
+    _touch(L, slot, 0)
+    if L.write_back:
+        L.dirty[slot] = 1
+    else:
+        _d_write(h, h.next[li], line, full, 0)
+    return li
+
+
+cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
+                       bint demand) noexcept nogil:
+    cdef int served
+    cdef uint8_t d = 0
+    L.st[S_WMISSES] += 1
+    if L.write_allocate and (demand or h.incl[li] != INC_EXCLUSIVE):
+        served = li
+        if not full:
+            served = _d_read(h, h.next[li], line, 0, 0, &d)
+        _d_fill(h, li, line, 1 if L.write_back else 0)
+        if not L.write_back:
+            _d_write(h, h.next[li], line, full, 0)
+        return served
+    return _d_write(h, h.next[li], line, full, 0)
+
+
+# -- pycachesim ---------------------------------------------------------------
+
+cdef intp_t _p_inject(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept nogil:
+    cdef level_t* L = h.lv[li]
+    cdef intp_t slot = _victim(L, line)
+    cdef uint64_t vline = L.tags[slot]
+    cdef uint8_t vd = L.dirty[slot]
+    _install(L, slot, line, dirty)
+    if vline != INVALID_TAG:
+        if vd:
+            L.st[S_DIRTY_EV] += 1
+        else:
+            L.st[S_CLEAN_EV] += 1
+        if vd and L.write_back:
+            L.st[S_WRITEBACKS] += 1
+            if h.next[li] < h.n_levels:
+                _p_store(h, h.next[li], vline << L.line_bits, (<uint64_t>1) << L.line_bits)
+            else:
+                h.gst[G_MEM_WRITES] += 1
+    return slot
+
+
+cdef int _p_load(hier_t* h, int li, uint64_t first, uint64_t last, bint is_i,
+                 intp_t* slot_out) noexcept nogil:
+    cdef level_t* L
+    cdef intp_t slot = -1, dummy
+    cdef int served, s
+    cdef uint64_t line
+    if li >= h.n_levels:
+        h.gst[G_MEM_READS] += 1
+        return li
+    L = h.lv[li]
+    _count_rec(h, L)
+    L.st[S_PLOADS] += 1
+    served = li
+    line = first
+    while True:
+        slot = _lookup(L, line)
+        if slot >= 0:
+            L.st[S_IHITS if is_i else S_RHITS] += 1
+            _touch(L, slot, 0)
+        else:
+            L.st[S_IMISSES if is_i else S_RMISSES] += 1
+            s = _p_load(h, h.next[li], line, line, is_i, &dummy)
+            if s > served:
+                served = s
+            slot = _p_inject(h, li, line, 0)
+        if line == last:
+            break
+        line += 1
+    slot_out[0] = slot
+    return served
+
+
+cdef inline uint64_t _last_byte(uint64_t addr, uint64_t length) noexcept nogil:
+    cdef uint64_t end = addr + (length - 1 if length else 0)
+    if end < addr:  # wraps past the top of the address space
+        end = <uint64_t>0xFFFFFFFFFFFFFFFFULL
+    return end
+
+
+cdef void _p_store(hier_t* h, int li, uint64_t addr, uint64_t length) noexcept nogil:
+    # pycachesim's Cache__store of the byte range [addr, addr+length).
+    cdef level_t* L = h.lv[li]
+    cdef intp_t slot
+    cdef uint64_t line = addr >> L.line_bits
+    cdef uint64_t end = _last_byte(addr, length)
+    cdef uint64_t last = end >> L.line_bits
+    cdef uint64_t line_size = (<uint64_t>1) << L.line_bits
+    cdef uint64_t sub_addr, sub_len
+    _count_rec(h, L)
+    L.st[S_PSTORES] += 1
+    while True:
+        slot = _lookup(L, line)
+        L.st[S_WHITS if slot >= 0 else S_WMISSES] += 1
+        if L.write_allocate:
+            if slot < 0:
+                _p_load(h, li, line, line, 0, &slot)
+        elif slot < 0 and L.write_back:
+            slot = _p_inject(h, li, line, 1)
+        if L.write_back and slot >= 0:
+            L.dirty[slot] = 1
+        elif h.next[li] < h.n_levels:
+            # The part of the range in this line, computed as pycachesim
+            # does: the length is a whole line unless the range ends first,
+            # so a range that starts inside a line is forwarded too long.
+            sub_addr = line << L.line_bits
+            if addr > sub_addr:
+                sub_addr = addr
+            sub_len = end - sub_addr + 1   # bytes left in the range
+            if line_size < sub_len:
+                sub_len = line_size
+            L.st[S_WRITEBACKS] += 1
+            _p_store(h, h.next[li], sub_addr, sub_len)
+        if line == last:
+            break
+        line += 1
+
+
+# -- cachegrind ---------------------------------------------------------------
+
+cdef int _c_ref(hier_t* h, int li, uint64_t first, uint64_t last, bint is_i,
+                bint is_w) noexcept nogil:
+    # One reference: every line looked up, at most one miss counted, and the
+    # next level consulted with the whole reference only on a miss.
+    cdef level_t* L
+    cdef intp_t slot
+    cdef bint miss = 0
+    cdef uint64_t line = first
+    if li >= h.n_levels:
+        h.gst[G_MEM_READS] += 1
+        return li
+    L = h.lv[li]
+    _count_rec(h, L)
+    while True:
+        slot = _lookup(L, line)
+        if slot >= 0:
+            _touch(L, slot, 0)
+        else:
+            miss = 1
+            slot = _victim(L, line)
+            if L.tags[slot] != INVALID_TAG:
+                L.st[S_CLEAN_EV] += 1
+            _install(L, slot, line, 0)
+        if line == last:
+            break
+        line += 1
+    if is_w:
+        L.st[S_WMISSES if miss else S_WHITS] += 1
+    elif is_i:
+        L.st[S_IMISSES if miss else S_IHITS] += 1
+    else:
+        L.st[S_RMISSES if miss else S_RHITS] += 1
+    if miss:
+        return _c_ref(h, h.next[li], first, last, is_i, is_w)
+    return li
+
+
+# -- entry points -------------------------------------------------------------
+
+cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
+    cdef uint64_t saved = h.cur
+    cdef int k, li, nx
+    cdef intp_t i
+    cdef level_t* L
+    cdef uint64_t line
+    h.cur = 0
+    for k in range(h.n_levels):
+        li = h.order[k]
+        L = h.lv[li]
+        nx = h.next[li]
+        for i in range(L.sets * L.ways):
+            if L.valid[i] and L.dirty[i]:
+                L.dirty[i] = 0
+                line = L.tags[i]
+                L.st[S_WRITEBACKS] += 1
+                if h.compat == COMPAT_PYCACHESIM:
+                    if nx < h.n_levels:
+                        _p_store(h, nx, line << L.line_bits, (<uint64_t>1) << L.line_bits)
+                    else:
+                        h.gst[G_MEM_WRITES] += 1
+                else:
+                    _d_write(h, nx, line, 1, 0)
+        if invalidate:
+            for i in range(L.sets * L.ways):
+                if L.valid[i]:
+                    _invalidate(L, i)
+    h.cur = saved
+
+
+cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexcept nogil:
+    cdef int li, s, served = -1
+    cdef uint64_t first, last, line, end
+    cdef uint8_t d
+    cdef intp_t slot
+    cdef bint is_i = kind == KIND_IFETCH
+    h.gst[G_RECORDS] += 1
+    h.cur = h.gst[G_RECORDS]
+    if kind == KIND_FLUSH:
+        h.gst[G_FLUSHES] += 1
+        hier_flush(h, 1)
+        return -1
+    if is_i:
+        h.gst[G_INSTRUCTIONS] += 1
+        li = h.inst_entry
+        if li < 0:
+            h.gst[G_SKIPPED] += 1
+            return -1
+    else:
+        li = h.data_entry
+    if size == 0:
+        size = 1
+    end = addr + (size - 1)
+    if end < addr:  # wraps past the top of the address space
+        end = <uint64_t>0xFFFFFFFFFFFFFFFFULL
+    first = addr >> h.line_bits
+    last = end >> h.line_bits
+    if h.compat == COMPAT_PYCACHESIM:
+        if kind != KIND_STORE:
+            served = _p_load(h, li, first, last, is_i, &slot)
+        if kind == KIND_STORE or kind == KIND_MODIFY:
+            _p_store(h, li, addr, size)
+            if served < li:
+                served = li
+        return served
+    if h.compat == COMPAT_CACHEGRIND:
+        return _c_ref(h, li, first, last, is_i, kind == KIND_STORE)
+    if kind != KIND_STORE:
+        line = first
+        while True:
+            d = 0
+            s = _d_read(h, li, line, is_i, 1, &d)
+            if s > served:
+                served = s
+            if line == last:
+                break
+            line += 1
+    if kind == KIND_STORE or kind == KIND_MODIFY:
+        line = first
+        while True:
+            s = _d_write(h, li, line, 0, 1)
+            if s > served:
+                served = s
+            if line == last:
+                break
+            line += 1
+    return served
+
+
+cdef inline void _flush_fast(hier_t* h, level_t* D, level_t* I, count_t* fast) noexcept nogil:
+    # Add the hit counts kept in registers by hier_run's fast path.
+    # fast[0..2]: entry-level hits by kind; fast[3]: records whose miss was
+    # handled from hier_run (already counted at their levels).
+    h.gst[G_RECORDS] += fast[0] + fast[1] + fast[2] + fast[3]
+    h.gst[G_INSTRUCTIONS] += fast[0]
+    D.st[S_RECORDS] += fast[1] + fast[2]
+    D.st[S_RHITS] += fast[1]
+    D.st[S_WHITS] += fast[2]
+    if I != NULL:
+        I.st[S_RECORDS] += fast[0]
+        I.st[S_IHITS] += fast[0]
+    fast[0] = fast[1] = fast[2] = fast[3] = 0
+
+
+cdef void _run_compat(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
+    # Batch loop of the pycachesim and cachegrind modes: a fetch, load or
+    # (write-back) store within one line that hits its entry level is
+    # counted here, as hier_access would count it; the rest goes through
+    # hier_access.
+    cdef intp_t i, slot
+    cdef const access_t* r
+    cdef uint8_t kind
+    cdef uint64_t line
+    cdef level_t* L
+    cdef level_t* D = h.lv[h.data_entry]
+    cdef level_t* I = h.lv[h.inst_entry] if h.inst_entry >= 0 else NULL
+    cdef uint32_t bits = h.line_bits
+    cdef bint pyc = h.compat == COMPAT_PYCACHESIM
+    for i in range(n):
+        r = tr + i
+        kind = r.kind
+        L = I if kind == KIND_IFETCH else D
+        line = r.addr >> bits
+        if (kind <= KIND_STORE and L != NULL and (kind != KIND_STORE or L.write_back or not pyc)
+                and line == (r.addr + (r.size - 1 if r.size else 0)) >> bits
+                and r.addr + (r.size - 1 if r.size else 0) >= r.addr):
+            slot = _lookup(L, line)
+            if slot >= 0:
+                h.gst[G_RECORDS] += 1
+                h.gst[G_INSTRUCTIONS] += kind == KIND_IFETCH
+                L.st[S_RECORDS] += 1
+                L.st[1 + 2 * kind] += 1  # S_IHITS, S_RHITS, S_WHITS
+                if pyc:
+                    if kind == KIND_STORE:
+                        L.st[S_PSTORES] += 1
+                        L.dirty[slot] = 1
+                        continue  # pycachesim: store hits leave LRU alone
+                    L.st[S_PLOADS] += 1
+                _touch(L, slot, 0)
+                continue
+        hier_access(h, r.addr, r.size, kind)
+
+
+cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
+    # The batch loop.  Default/dinero records that touch one line and hit
+    # their entry level are handled here: a branch-free scan of the set, the
+    # data entry level's fields and clock held in locals, hit counts kept in
+    # locals.  Single-line misses go straight to the miss path; everything
+    # else goes through hier_access.  Locals are written back before any
+    # other code runs.
+    cdef intp_t i, w, slot, base
+    cdef const access_t* r
+    cdef uint8_t kind
+    cdef uint64_t addr, line, last
+    cdef uint32_t bits = h.line_bits
+    cdef level_t* L
+    cdef level_t* D = h.lv[h.data_entry]
+    cdef level_t* I = h.lv[h.inst_entry] if h.inst_entry >= 0 else NULL
+    cdef uint64_t* d_tags = D.tags
+    cdef uint64_t* d_repl = D.repl
+    cdef uint8_t* d_dirty = D.dirty
+    cdef uint64_t d_mask = D.set_mask
+    cdef intp_t d_ways = D.ways
+    cdef int d_pol = D.policy
+    cdef uint8_t d_kmax = KIND_STORE - 1 if D.write_back else KIND_LOAD - 1
+    cdef uint64_t d_clk
+    cdef count_t fast[4]
+    cdef count_t n_ld = 0, n_st = 0
+    cdef uint8_t d
+    if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
+        _run_compat(h, tr, n)
+        return
+    fast[0] = fast[1] = fast[2] = fast[3] = 0
+    d_clk = D.ctl[CTL_CLOCK]
+    for i in range(n):
+        r = tr + i
+        kind = r.kind
+        addr = r.addr
+        line = addr >> bits
+        last = (addr + (r.size - 1 if r.size else 0)) >> bits
+        # One well-predicted branch: a load, or a store to a write-back
+        # level, within one line (bitwise & so no short-circuit branches).
+        if (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
+            base = <intp_t>(line & d_mask) * d_ways
+            w = _scan(d_tags + base, d_ways, line)
+            if w >= 0:
+                slot = base + w
+                n_ld += kind == KIND_LOAD
+                n_st += kind == KIND_STORE
+                d_dirty[slot] |= kind == KIND_STORE
+                if d_pol == POL_LRU or d_pol == POL_MRU:
+                    d_clk += 1
+                    d_repl[slot] = d_clk
+                elif d_pol == POL_SRRIP:
+                    d_repl[slot] = 0
+                elif d_pol == POL_PLRU:
+                    _plru_touch(D, slot)
+                continue
+            # Single-line miss at the data entry level.
+            D.ctl[CTL_CLOCK] = d_clk
+            fast[1] += n_ld
+            fast[2] += n_st
+            n_ld = n_st = 0
+            fast[3] += 1
+            h.cur = h.gst[G_RECORDS] + fast[0] + fast[1] + fast[2] + fast[3]
+            _count_rec(h, D)
+            d = 0
+            if kind == KIND_STORE:
+                _d_write_miss(h, D, h.data_entry, line, 0, 1)
+            else:
+                _d_read_miss(h, D, h.data_entry, line, 0, 1, &d)
+            d_clk = D.ctl[CTL_CLOCK]
+            continue
+        D.ctl[CTL_CLOCK] = d_clk
+        fast[1] += n_ld
+        fast[2] += n_st
+        n_ld = n_st = 0
+        if kind == KIND_IFETCH and I != NULL and line == last and last >= line:
+            base = <intp_t>(line & I.set_mask) * I.ways
+            w = _scan(I.tags + base, I.ways, line)
+            if w >= 0:
+                fast[0] += 1
+                _touch(I, base + w, 0)
+                d_clk = D.ctl[CTL_CLOCK]
+                continue
+        _flush_fast(h, D, I, fast)
+        hier_access(h, addr, r.size, kind)
+        d_clk = D.ctl[CTL_CLOCK]
+    D.ctl[CTL_CLOCK] = d_clk
+    fast[1] += n_ld
+    fast[2] += n_st
+    _flush_fast(h, D, I, fast)
+
+
+# ------------------------------------------------------------ Python face
+
+def _is_pow2(x):
+    return x > 0 and (x & (x - 1)) == 0
+
+
+def _as_int(field, value, where):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{field}: must be an integer, got {value!r}{where}")
+    return int(value)
+
+
+def check_level_config(size, line_size, ways, policy="lru", write_back=True,
+                       write_allocate=True, seed=0, name="cache"):
+    """Validate one level's configuration.
+
+    Parameters
+    ----------
+    size, line_size, ways, policy, write_back, write_allocate, seed, name
+        As for :class:`Cache`.
+
+    Returns
+    -------
+    dict
+        The normalised configuration, with ``ways`` resolved (0 becomes the
+        number of lines) and ``sets`` added.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value when the configuration is invalid.
+    """
+    where = f" (cache {name!r})"
+    size = _as_int("size", size, where)
+    line_size = _as_int("line_size", line_size, where)
+    ways = _as_int("ways", ways, where)
+    seed = _as_int("seed", seed, where)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: must be a non-empty string, got {name!r}")
+    if line_size < 2 or not _is_pow2(line_size):
+        raise ValueError(f"line_size: must be a power of two >= 2, got {line_size}{where}")
+    if size <= 0 or size % line_size:
+        raise ValueError(f"size: must be a positive multiple of line_size ({line_size}), got {size}{where}")
+    n_lines = size // line_size
+    if ways < 0:
+        raise ValueError(f"ways: must be >= 0 (0 = fully associative), got {ways}{where}")
+    if ways == 0:
+        ways = n_lines
+    if n_lines % ways:
+        raise ValueError(f"ways: must divide the number of lines ({n_lines}), got {ways}{where}")
+    sets = n_lines // ways
+    if not _is_pow2(sets):
+        raise ValueError(f"size: size / (line_size * ways) = {sets} sets must be a power of two, "
+                         f"got size {size}{where}")
+    if n_lines > 2**31:
+        raise ValueError(f"size: at most 2**31 lines, got {n_lines}{where}")
+    if not isinstance(policy, str) or policy.lower() not in POLICIES:
+        raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}{where}")
+    policy = policy.lower()
+    if policy == "plru" and not _is_pow2(ways):
+        raise ValueError(f"ways: plru needs a power-of-two associativity, got {ways}{where}")
+    for field, v in (("write_back", write_back), ("write_allocate", write_allocate)):
+        if not isinstance(v, (bool, np.bool_)) and v not in (0, 1):
+            raise ValueError(f"{field}: must be a boolean, got {v!r}{where}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: must be in 0..2**64-1, got {seed}{where}")
+    return dict(name=name, size=size, line_size=line_size, ways=ways, sets=sets,
+                policy=policy, write_back=bool(write_back),
+                write_allocate=bool(write_allocate), seed=seed)
+
+
+def as_trace(trace):
+    """Return `trace` as a C-contiguous :data:`~memcore.access.ACCESS_DTYPE` array.
+
+    Accepts any structured array with fields ``addr``, ``size`` and ``kind``
+    (other fields are copied when present in ACCESS_DTYPE, else dropped).
+
+    Raises
+    ------
+    ValueError
+        If a field is missing or a record has an unknown kind; the message
+        names the first bad record.
+    """
+    arr = np.asarray(trace)
+    if arr.dtype != ACCESS_DTYPE:
+        names = arr.dtype.names or ()
+        missing = [f for f in ("addr", "size", "kind") if f not in names]
+        if missing:
+            raise ValueError(f"trace: structured array needs fields addr, size, kind; "
+                             f"missing {', '.join(missing)}")
+        out = np.zeros(arr.shape[0] if arr.ndim else 1, dtype=ACCESS_DTYPE)
+        for f in ACCESS_DTYPE.names:
+            if f in names:
+                out[f] = arr[f]
+        arr = out
+    arr = np.ascontiguousarray(arr).reshape(-1)
+    cdef const access_t[::1] tr = arr
+    cdef intp_t i, n = tr.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if tr[i].kind >= N_KINDS:
+                bad = i
+                break
+    if bad >= 0:
+        raise ValueError(f"trace: record {bad} has unknown kind {tr[bad].kind} (kinds are 0..4)")
+    return arr
+
+
+cdef int run_trace(hier_t* h, object trace) except -1:
+    # Validate `trace` (see as_trace), then run it with the GIL released.
+    arr = as_trace(trace)
+    cdef const access_t[::1] tr = arr
+    cdef intp_t n = tr.shape[0]
+    if n:
+        with nogil:
+            hier_run(h, &tr[0], n)
+    return 0
+
+
+def level_stats(counters, compat=0):
+    """Reported counters of one level, derived from its primitive counters.
+
+    Parameters
+    ----------
+    counters : numpy.ndarray
+        The level's primitive counters (:data:`COUNTER_NAMES`).
+    compat : int
+        Index of the compat mode in :data:`memcore.hierarchy.COMPAT_MODES`.
+
+    Returns
+    -------
+    dict
+        Counts keyed by name (see the user guide for their meaning per mode).
+    """
+    c = {k: int(v) for k, v in zip(COUNTER_NAMES, counters)}
+    ih, im = c["ifetch_hits"], c["ifetch_misses"]
+    load_hits = ih + c["data_load_hits"]
+    load_misses = im + c["data_load_misses"]
+    sh, sm = c["store_hits"], c["store_misses"]
+    if compat == COMPAT_PYCACHESIM:
+        loads, stores = c["load_calls"], c["store_calls"]
+        hits, misses = load_hits, load_misses
+    else:
+        loads, stores = load_hits + load_misses, sh + sm
+        hits, misses = load_hits + sh, load_misses + sm
+    return {
+        "records": c["records"],
+        "accesses": load_hits + load_misses + sh + sm,
+        "loads": loads,
+        "stores": stores,
+        "hits": hits,
+        "misses": misses,
+        "load_hits": load_hits,
+        "load_misses": load_misses,
+        "store_hits": sh,
+        "store_misses": sm,
+        "ifetches": ih + im,
+        "ifetch_hits": ih,
+        "ifetch_misses": im,
+        "fills": c["fills"],
+        "evictions": c["clean_evictions"] + c["dirty_evictions"],
+        "clean_evictions": c["clean_evictions"],
+        "dirty_evictions": c["dirty_evictions"],
+        "writebacks": c["writebacks"],
+        "invalidations": c["invalidations"],
+        "dirty_at_end": c["dirty_at_end"],
+    }
+
+
+cdef class Cache:
+    """One set-associative cache level with main memory below it.
+
+    Parameters
+    ----------
+    size : int
+        Capacity in bytes.
+    line_size : int
+        Line (block) size in bytes, a power of two >= 2.
+    ways : int
+        Associativity; 0 means fully associative.  ``size / (line_size *
+        ways)`` (the number of sets) must be a power of two.
+    policy : str
+        Replacement policy, one of :data:`POLICIES`.
+    write_back : bool
+        Write-back (True) or write-through (False).
+    write_allocate : bool
+        Allocate a line on a store miss (True) or send the store below.
+    seed : int
+        Seed of the ``random`` policy's generator (splitmix64).
+    name : str
+        Name used in messages and reports.
+
+    Attributes
+    ----------
+    tags : numpy.ndarray of uint64, shape (sets * ways,)
+        Line number held by each way (set-major), ``2**64-1`` when invalid.
+    valid, dirty : numpy.ndarray of uint8, shape (sets * ways,)
+        Per-way valid and dirty bits.
+    repl : numpy.ndarray of uint64, shape (sets * ways,)
+        Replacement state (stamps, RRPVs or PLRU tree bits; see the guide).
+    counters : numpy.ndarray of uint64
+        Primitive counters, named by :data:`COUNTER_NAMES`.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the value when the configuration is invalid.
+
+    Examples
+    --------
+    >>> from memcore.cache import Cache
+    >>> c = Cache(1024, 64, 2)
+    >>> c.access(0x40), c.access(0x44)
+    (False, True)
+    >>> c.stats()["misses"]
+    1
+    """
+
+    def __init__(self, size, line_size, ways, policy="lru", write_back=True,
+                 write_allocate=True, seed=0, name="cache"):
+        cfg = check_level_config(size, line_size, ways, policy, write_back,
+                                 write_allocate, seed, name)
+        self._setup(cfg)
+
+    def _setup(self, cfg):
+        self.name = cfg["name"]
+        self.size = cfg["size"]
+        self.line_size = cfg["line_size"]
+        self.ways = cfg["ways"]
+        self.sets = cfg["sets"]
+        self.policy = cfg["policy"]
+        self.write_back = cfg["write_back"]
+        self.write_allocate = cfg["write_allocate"]
+        self.seed = cfg["seed"]
+        n = self.sets * self.ways
+        self.tags = np.full(n, _INVALID, dtype=np.uint64)
+        self.repl = np.full(n, _RRPV_MAX if self.policy == "srrip" else 0, dtype=np.uint64)
+        self.dirty = np.zeros(n, dtype=np.uint8)
+        self.valid = np.zeros(n, dtype=np.uint8)
+        self.counters = np.zeros(N_STATS, dtype=np.uint64)
+        self.ctl = np.zeros(N_CTL, dtype=np.uint64)
+        self.ctl[CTL_RNG] = self.seed
+        self.gstats = np.zeros(N_GSTATS, dtype=np.uint64)
+        self._bind()
+
+    cdef _bind(self):
+        cdef uint64_t[::1] tags = self.tags
+        cdef uint64_t[::1] repl = self.repl
+        cdef uint8_t[::1] dirty = self.dirty
+        cdef uint8_t[::1] valid = self.valid
+        cdef uint64_t[::1] st = self.counters
+        cdef uint64_t[::1] ctl = self.ctl
+        cdef uint64_t[::1] gst = self.gstats
+        self.lv.tags = &tags[0]
+        self.lv.repl = &repl[0]
+        self.lv.dirty = &dirty[0]
+        self.lv.valid = &valid[0]
+        self.lv.st = &st[0]
+        self.lv.ctl = &ctl[0]
+        self.lv.sets = self.sets
+        self.lv.ways = self.ways
+        self.lv.set_mask = self.sets - 1
+        self.lv.line_bits = self.line_size.bit_length() - 1
+        self.lv.plru_depth = self.ways.bit_length() - 1
+        self.lv.policy = POLICIES.index(self.policy)
+        self.lv.write_back = self.write_back
+        self.lv.write_allocate = self.write_allocate
+        self.solo.lv[0] = &self.lv
+        self.solo.next[0] = 1
+        self.solo.incl[0] = INC_NON
+        self.solo.n_up[0] = 0
+        self.solo.order[0] = 0
+        self.solo.n_levels = 1
+        self.solo.data_entry = 0
+        self.solo.inst_entry = 0
+        self.solo.compat = COMPAT_DEFAULT
+        self.solo.line_bits = self.lv.line_bits
+        self.solo.gst = &gst[0]
+        self.solo.cur = 0
+
+    def config(self):
+        """Return the configuration as a dict (accepted by ``Cache(**cfg)``)."""
+        return dict(size=self.size, line_size=self.line_size, ways=self.ways,
+                    policy=self.policy, write_back=self.write_back,
+                    write_allocate=self.write_allocate, seed=self.seed, name=self.name)
+
+    def __reduce__(self):
+        return (_restore_cache, (self.config(), self.tags, self.repl, self.dirty,
+                                 self.valid, self.counters, self.ctl, self.gstats))
+
+    def _load_state(self, tags, repl, dirty, valid, counters, ctl, gstats):
+        for dst, src in ((self.tags, tags), (self.repl, repl), (self.dirty, dirty),
+                         (self.valid, valid), (self.counters, counters),
+                         (self.ctl, ctl), (self.gstats, gstats)):
+            src = np.asarray(src)
+            if src.shape != dst.shape:
+                raise ValueError(f"state: array of shape {src.shape} does not fit {dst.shape}")
+            dst[...] = src
+
+    def access(self, addr, size=1, kind=LOAD):
+        """Make one access; return True if every line it touches hit.
+
+        Parameters
+        ----------
+        addr : int
+            Byte address (0 .. 2**64-1).
+        size : int
+            Bytes accessed (split at line boundaries; 0 is read as 1).
+        kind : int
+            Access kind (:data:`memcore.access.LOAD`, ...; 4 flushes).
+
+        Returns
+        -------
+        bool
+        """
+        a, s, k = _check_access(addr, size, kind)
+        cdef int served
+        served = hier_access(&self.solo, a, s, k)
+        return served <= 0
+
+    def run(self, trace):
+        """Run a batch of accesses (one nogil loop).
+
+        Parameters
+        ----------
+        trace : numpy.ndarray
+            Records of :data:`~memcore.access.ACCESS_DTYPE` (or any structured
+            array with ``addr``, ``size``, ``kind`` fields).
+        """
+        run_trace(&self.solo, trace)
+
+    def stats(self):
+        """Return the counters as a dict (counts, never rates).
+
+        Returns
+        -------
+        dict
+            The level counters of :func:`level_stats` plus ``memory_reads``
+            and ``memory_writes``.
+        """
+        d = level_stats(self.counters)
+        d["memory_reads"] = int(self.gstats[G_MEM_READS])
+        d["memory_writes"] = int(self.gstats[G_MEM_WRITES])
+        return d
+
+    def reset_stats(self):
+        """Zero every counter (contents and replacement state are kept)."""
+        self.counters[:] = 0
+        self.gstats[:] = 0
+        self.ctl[CTL_LAST_REC] = 0
+
+    def flush(self, invalidate=False):
+        """Write every dirty line back to memory.
+
+        Parameters
+        ----------
+        invalidate : bool
+            Also invalidate every line.
+        """
+        hier_flush(&self.solo, bool(invalidate))
+
+    def finish(self):
+        """Record the number of dirty lines in ``dirty_at_end``; return stats."""
+        self.counters[S_DIRTY_AT_END] = level_count_dirty(&self.lv)
+        return self.stats()
+
+    def contains(self, addr):
+        """Return True if the line holding byte `addr` is resident."""
+        a, _, _ = _check_access(addr, 1, LOAD)
+        return _lookup(&self.lv, <uint64_t>a >> self.lv.line_bits) >= 0
+
+    def lines(self):
+        """Resident lines as a sorted list of ``(line_address, dirty)``."""
+        idx = np.flatnonzero(self.valid)
+        bits = self.lv.line_bits
+        return sorted((int(self.tags[i]) << bits, bool(self.dirty[i])) for i in idx)
+
+    def __repr__(self):
+        return (f"Cache(size={self.size}, line_size={self.line_size}, ways={self.ways}, "
+                f"policy={self.policy!r}, write_back={self.write_back}, "
+                f"write_allocate={self.write_allocate}, seed={self.seed}, name={self.name!r})")
+
+
+def _restore_cache(cfg, *state):
+    c = Cache(**cfg)
+    c._load_state(*state)
+    return c
+
+
+def _check_access(addr, size, kind):
+    if isinstance(addr, bool) or not isinstance(addr, (int, np.integer)) or not 0 <= addr < 2**64:
+        raise ValueError(f"addr: must be an integer in 0..2**64-1, got {addr!r}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 <= size < 2**32:
+        raise ValueError(f"size: must be an integer in 0..2**32-1, got {size!r}")
+    if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)) or not 0 <= kind < N_KINDS:
+        raise ValueError(f"kind: must be one of 0..{N_KINDS - 1}, got {kind!r}")
+    return int(addr), int(size), int(kind)
