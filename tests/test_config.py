@@ -181,7 +181,6 @@ def test_to_toml_writes_every_setting_of_every_level():
 
 _levels = st.fixed_dictionaries(
     {
-        "line_size": st.sampled_from([16, 32, 64, 128]),
         "ways": st.sampled_from([0, 1, 2, 4, 8]),
         "sets": st.sampled_from([1, 2, 16, 64]),
         "policy": st.sampled_from(cfg.POLICIES),
@@ -193,8 +192,9 @@ _levels = st.fixed_dictionaries(
 )
 
 
-@given(st.lists(_levels, min_size=1, max_size=4), st.booleans(), st.text(max_size=20))
-def test_random_machines_round_trip(levels, split, description):
+@given(st.lists(_levels, min_size=1, max_size=4), st.booleans(), st.text(max_size=20),
+       st.sampled_from([16, 32, 64, 128]))
+def test_random_machines_round_trip(levels, split, description, line_size):
     names = (["L1D"] if not split else ["L1I", "L1D"]) + [f"L{i + 2}" for i in range(len(levels) - 1)]
     specs = ([levels[0]] if split else []) + levels
     caches = []
@@ -203,8 +203,8 @@ def test_random_machines_round_trip(levels, split, description):
         if name == "L1I":
             below = names[2] if len(names) > 2 else None
         s = dict(s)
-        size = s.pop("sets") * s["line_size"] * max(s["ways"], 1)
-        caches.append(CacheConfig(name, size, next=below, **s))
+        size = s.pop("sets") * line_size * max(s["ways"], 1)
+        caches.append(CacheConfig(name, size, line_size=line_size, next=below, **s))
     m = MachineConfig(caches, name="random", description=description)
     assert MachineConfig.from_toml_string(m.to_toml()) == m
     assert MachineConfig.from_dict(m.to_dict()) == m
@@ -224,6 +224,10 @@ BASE = '[cache.L1D]\nsize = "1KiB"\nways = 2\nline_size = 16\n'
         ('[cache.L1D]\nsize = 1000\nline_size = 64\n', "cache.L1D.size: must be a multiple of line_size .64., got 1000"),
         ('[cache.L1D]\nsize = 1024\nline_size = 64\nways = 3\n', "cache.L1D.ways: 16 lines .* 3-way"),
         ('[cache.L1D]\nsize = 128\nline_size = 64\nways = 4\n', "cache.L1D.ways: 2 lines of 64 bytes cannot be split into 4-way"),
+        ('[cache.L1D]\nsize = "3KiB"\nline_size = 64\nways = 2\n', r"cache.L1D.size: .*24 sets must be a power of two"),
+        ('[cache.L1D]\nsize = "3KiB"\nline_size = 64\nways = 3\npolicy = "plru"\n', "cache.L1D.ways: plru needs a power-of-two"),
+        (BASE.replace("ways = 2", 'ways = 2\nnext = "L2"') + '[cache.L2]\nsize = "4KiB"\nline_size = 32\n',
+         r"cache.L2.line_size: every level must share one line size \(L1D has 16\), got 32"),
         (BASE + 'policy = "lfu"\n', "cache.L1D.policy: must be one of lru, fifo.*got 'lfu'"),
         (BASE + 'write_back = "yes"\n', "cache.L1D.write_back: must be true or false, got 'yes'"),
         (BASE + 'write_allocate = 1\n', "cache.L1D.write_allocate: must be true or false, got 1"),

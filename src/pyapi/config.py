@@ -25,6 +25,8 @@ import pathlib
 import re
 import sys
 
+from memcore.cache import check_level_config
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -159,8 +161,9 @@ class CacheConfig:
         Line (block) size in bytes, a power of two (default 64).
     ways : int
         Associativity: 1 is direct-mapped, 0 fully associative (the string
-        ``"full"`` is accepted too).  ``size`` must be a multiple of
-        ``line_size * ways``.
+        ``"full"`` is accepted too).  ``size / (line_size * ways)``, the
+        number of sets, must be a whole power of two; ``plru`` needs a
+        power-of-two ``ways``.
     policy : str
         Replacement policy, one of :data:`POLICIES` (default ``"lru"``).
     write_back : bool
@@ -241,6 +244,13 @@ class CacheConfig:
             )
         if not _is_int(self.seed) or not 0 <= self.seed < 2**64:
             raise ValueError(f"{where}.seed: must be an integer in 0..2**64-1, got {self.seed!r}")
+        # The engine's own rules (power-of-two set counts, plru geometry,
+        # limits), reported under this level's field names.
+        try:
+            check_level_config(self.size, line, ways, policy, self.write_back, self.write_allocate,
+                               self.seed, self.name)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{exc}") from None
 
     @property
     def sets(self):
@@ -333,7 +343,8 @@ class MachineConfig:
     caches : sequence of CacheConfig
         The levels, in the order they are listed (reports follow it).  Names
         must be unique; every ``next`` must name a level of the machine; the
-        levels must form chains ending in memory.
+        levels must form chains ending in memory; all levels share one line
+        size.
     name : str
         Short name (a preset's name, or the file's stem).
     description : str
@@ -399,6 +410,13 @@ class MachineConfig:
                 f"cache.{unreached[0]}: no access reaches this level "
                 f"(nothing above has next = {unreached[0]!r})"
             )
+        first = caches[0]
+        for level in caches[1:]:
+            if level.line_size != first.line_size:
+                raise ValueError(
+                    f"cache.{level.name}.line_size: every level must share one line size "
+                    f"({first.name} has {first.line_size}), got {level.line_size}"
+                )
 
     @property
     def levels(self):

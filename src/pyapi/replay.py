@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from memcore.access import ACCESS_DTYPE
+from memcore.cache import as_trace
 from memcore.hierarchy import COMPAT_MODES, Hierarchy
 from pyapi.config import DEFAULT_PRESET, load_config, _oneline
 from pyapi.report import Report
@@ -59,23 +59,17 @@ def build_hierarchy(config=None, compat="default"):
         raise ValueError(f"machine {machine.name or '(unnamed)'}: {exc}") from None
 
 
-def _as_access_array(chunk, where):
-    """Return `chunk` as a C-contiguous ACCESS_DTYPE array (a view when it is one)."""
+def _checked_array(chunk, where):
+    """Check that `chunk` is a 1-D array of access records; the engine converts other dtypes."""
     if not isinstance(chunk, np.ndarray):
         raise TypeError(f"{where}: expected a numpy array of access records, got {type(chunk).__name__}")
-    if chunk.dtype == ACCESS_DTYPE:
-        return np.ascontiguousarray(chunk.reshape(-1))
-    names = chunk.dtype.names or ()
-    missing = [f for f in ("addr", "size", "kind") if f not in names]
-    if missing:
-        raise TypeError(
-            f"{where}: records need fields addr, size and kind; dtype {chunk.dtype} lacks {', '.join(missing)}"
-        )
-    out = np.zeros(chunk.size, dtype=ACCESS_DTYPE)
-    for field in ACCESS_DTYPE.names:
-        if field in names:
-            out[field] = chunk[field].reshape(-1)
-    return out
+    if chunk.ndim != 1:
+        raise ValueError(f"{where}: must be one-dimensional, got shape {chunk.shape}")
+    try:
+        as_trace(chunk[:0])  # field check only; each chunk is converted as it runs
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return chunk
 
 
 class _Source:
@@ -95,7 +89,7 @@ class _Source:
         elif isinstance(trace, np.ndarray):
             if format is not None:
                 raise ValueError(f"format: only meaningful for trace files, got {format!r} with an array")
-            array = _as_access_array(trace, "trace")
+            array = _checked_array(trace, "trace")
             self.info["format"] = "array"
             self.total = len(array)
             self._chunks = (array[i : i + chunk_records] for i in range(0, len(array), chunk_records))
@@ -110,14 +104,14 @@ class _Source:
             if format is not None:
                 raise ValueError(f"format: only meaningful for trace files, got {format!r} with chunks")
             self.info["format"] = "chunks"
-            self._chunks = (_as_access_array(c, f"trace chunk {i}") for i, c in enumerate(chunks))
+            self._chunks = (_checked_array(c, f"trace chunk {i}") for i, c in enumerate(chunks))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         if self.reader is not None:
-            self.reader.__exit__(*exc)
+            self.reader.close()
         return False
 
     def __iter__(self):
