@@ -16,7 +16,7 @@ from memcore.hierarchy import COMPAT_MODES, Hierarchy
 from pyapi import config as cfg
 from pyapi import trace as trace_mod
 from pyapi.replay import register_cli, replay
-from pyapi.report import LEVEL_COUNTERS
+from pyapi.report import LEVEL_COUNTERS, schema_path
 from pyapi.trace import TraceFormatError, example_path, read_trace
 
 from cli_helper import run_cli
@@ -239,7 +239,17 @@ def test_example_replays_on_the_default_machine():
     assert report.levels["L1D"]["records"] == n - n_ifetch
     for c in report.levels.values():
         assert c["hits"] + c["misses"] == c["accesses"]
+        # Every counter the engine gives is one the report documents.
+        assert set(c) == set(LEVEL_COUNTERS)
     assert report.levels["L1D"]["misses"] > 0
+
+
+@pytest.mark.parametrize("compat", COMPAT_MODES)
+def test_real_reports_validate_against_the_json_schema(compat):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(schema_path().read_text())
+    report = replay(example_path(), "teaching", compat=compat, limit=50_000)
+    jsonschema.validate(json.loads(report.to_json()), schema)
 
 
 def test_cli_example_prints_the_table(capsys):

@@ -22,6 +22,7 @@ def _level(records, accesses, loads, load_hits, store_hits, evictions=0, dirty=0
         "hits": load_hits + store_hits, "misses": accesses - load_hits - store_hits,
         "load_hits": load_hits, "load_misses": loads - load_hits,
         "store_hits": store_hits, "store_misses": stores - store_hits,
+        "ifetches": 0, "ifetch_hits": 0, "ifetch_misses": 0,
         "fills": accesses - load_hits - store_hits, "evictions": evictions,
         "clean_evictions": evictions - dirty, "dirty_evictions": dirty,
         "writebacks": wb, "invalidations": 0, "dirty_at_end": end,
@@ -34,7 +35,7 @@ def _stats(instructions=2000, skipped=0):
         "levels": {
             "L2": _level(60, 60, 50, 30, 5, evictions=4, dirty=2, wb=2, end=3),
             "L1D": _level(1000, 1200, 800, 760, 380, evictions=20, dirty=6, wb=6, end=4),
-            "L1I": _level(2000, 2000, 2000, 1980, 0, evictions=12),
+            "L1I": dict(_level(2000, 2000, 2000, 1980, 0, evictions=12), ifetches=2000, ifetch_hits=1980, ifetch_misses=20),
         },
         "memory": {"reads": 25, "writes": 2},
         "records": 3000,
