@@ -13,8 +13,9 @@ Usage::
 
     PYTHONPATH=src python3 bench/replay_e2e.py [--records N] [--trace FILE] [--chunk N] [--repeat R]
 
-``--trace`` replays a real trace (any format memcore reads); its instruction
-fetches are dropped first, since the machine is a data hierarchy.
+``--trace`` replays a real trace (any format memcore reads; a text trace is
+converted once and cached as ``TRACE.npy``); its instruction fetches are
+dropped first, since the machine is a data hierarchy.
 """
 import argparse
 import os
@@ -26,10 +27,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from bench_replay import DATA_3LEVEL, synthetic_trace  # noqa: E402
+from _traces import load, synthetic  # noqa: E402
+from bench_replay import DATA_3LEVEL  # noqa: E402
 
 from pyapi.replay import build_hierarchy, replay  # noqa: E402
-from pyapi.trace import read_trace  # noqa: E402
 
 TARGET = 60e6
 
@@ -52,12 +53,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.trace:
-        trace = read_trace(args.trace)
+        trace = load(args.trace)
         trace = trace[trace["kind"] != 0]
         source = f"{args.trace} (data records only)"
     else:
-        trace = synthetic_trace(args.records)
-        source = "synthetic (bench_replay.synthetic_trace)"
+        trace = synthetic(args.records)
+        source = "synthetic (bench/_traces.py)"
     n = len(trace)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "trace.npy")
