@@ -51,10 +51,12 @@ class TLBLookup:
         self.tlb.lookup_batch(self.stream)
 
     def track_hits(self, level, policy, working_set):
+        self.tlb.reset_stats()
         self.tlb.lookup_batch(self.stream)
         return self.tlb.stats()["hits"]
 
     def track_misses(self, level, policy, working_set):
+        self.tlb.reset_stats()
         self.tlb.lookup_batch(self.stream)
         return self.tlb.stats()["misses"]
 
