@@ -238,7 +238,7 @@ BASE = '[cache.L1D]\nsize = "1KiB"\nways = 2\nline_size = 16\n'
         (BASE + 'next = "L1D"\n', "cache.L1D.next: a level cannot feed itself"),
         (BASE + 'assoc = 4\n', "cache.L1D.assoc: unknown setting"),
         ('[cache.L1D]\nways = 4\n', "cache.L1D.size: missing"),
-        (BASE + '[tlb.L1]\nentries = 64\n', r"tlb: unknown top-level table"),
+        (BASE + '[numa.node0]\ncpus = 4\n', r"numa: unknown top-level table"),
         ('cores = 4\n' + BASE, r"cores: unknown top-level table or key"),
         ('name = "x"\n', "cache: missing"),
         ('cache = 3\n', "cache: must hold one"),

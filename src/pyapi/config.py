@@ -35,6 +35,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "CacheConfig",
     "MachineConfig",
+    "TLBConfig",
+    "MMUConfig",
     "PRESETS",
     "DEFAULT_PRESET",
     "POLICIES",
@@ -308,28 +310,341 @@ class CacheConfig:
 _CACHE_KEYS = tuple(f.name for f in dataclasses.fields(CacheConfig) if f.name != "name")
 
 
-def _parse_cache_section(value, where):
+def _parse_named_tables(value, where, what, keys, required, hint, make):
+    """Read ``[WHERE.NAME]`` tables into ``make(name=NAME, **table)`` objects, in order."""
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"{where}: must hold one [{where}.NAME] table per level, got {value!r}")
-    levels = []
+        raise ValueError(f"{where}: must hold one [{where}.NAME] table per {what}, got {value!r}")
+    out = []
     for name, body in value.items():
         if not isinstance(body, dict):
-            raise ValueError(f"{where}.{name}: must be a table of level settings, got {body!r}")
-        unknown = sorted(set(body) - set(_CACHE_KEYS))
+            raise ValueError(f"{where}.{name}: must be a table of {what} settings, got {body!r}")
+        unknown = sorted(set(body) - set(keys))
         if unknown:
+            raise ValueError(f"{where}.{name}.{unknown[0]}: unknown setting (known: {', '.join(keys)})")
+        if required not in body:
+            raise ValueError(f"{where}.{name}.{required}: missing ({hint})")
+        out.append(make(name=name, **body))
+    return tuple(out)
+
+
+def _parse_cache_section(value, where):
+    return {"caches": _parse_named_tables(value, where, "level", _CACHE_KEYS, "size",
+                                          "the level's capacity, e.g. '32KiB'", CacheConfig)}
+
+
+#: Names of the page-table organisations ``[mmu] paging`` accepts.
+PAGINGS = ("x86_64-4level", "x86_64-5level", "i386-2level", "i386-pae", "inverted")
+#: Physical-frame sources for pages mapped on first touch (``[mmu] frames``).
+FRAME_SOURCES = ("sequential", "random")
+#: Page-walk caches each paging organisation has, with their default sizes.
+#: Intel does not publish them; these are the sizes commonly assumed for
+#: Skylake-class cores (see the translation guide).
+DEFAULT_WALK_CACHES = {
+    "x86_64-4level": {"PML4E": 2, "PDPTE": 4, "PDE": 32},
+    "x86_64-5level": {"PML5E": 2, "PML4E": 2, "PDPTE": 4, "PDE": 32},
+    "i386-2level": {"PDE": 32},
+    "i386-pae": {"PDPTE": 4, "PDE": 32},
+    "inverted": {},
+}
+# Level names with a fixed role in the TLB entry rules.
+DATA_TLB = "DTLB"
+INST_TLB = "ITLB"
+UNIFIED_TLB = "TLB"
+
+
+def _nested(value, leaf=None, container=list):
+    """`value` with its (nested) lists and tuples rebuilt as `container`, and `leaf` applied to the rest."""
+    if isinstance(value, (list, tuple)):
+        return container(_nested(v, leaf, container) for v in value)
+    return value if leaf is None else leaf(value)
+
+
+def _plain(value):
+    """Lists for tuples, recursively (TOML and JSON friendly)."""
+    return _nested(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class TLBConfig:
+    """One TLB level (a ``[tlb.NAME]`` table).
+
+    Parameters
+    ----------
+    name : str
+        Level name.  Data translations enter at ``DTLB`` and instruction
+        fetches at ``ITLB``, or both at a unified ``TLB``.
+    entries : int or list of int
+        Entries; a list gives one *array* per item (real L1 dTLBs have one
+        array per page size).
+    ways : int or list of int
+        Associativity of each array; 0 (default) means fully associative.
+    page_sizes : list
+        Page sizes the level holds, in bytes or size strings (``"4KiB"``,
+        ``"2MiB"``, ``"1GiB"``); with several arrays, one item per array, each
+        a size or a list of sizes that array holds.  Default ``[4096]``.
+    policy : str
+        ``"lru"`` (default), ``"fifo"``, ``"random"`` or ``"plru"``.
+    next : str or None
+        The level a miss looks up next; None (default): the page walker.
+    seed : int
+        Seed of the ``random`` policy (default 0).
+
+    Raises
+    ------
+    ValueError
+        On any bad field, naming it as ``tlb.NAME.FIELD`` with the value.
+    """
+
+    name: str
+    entries: object
+    ways: object = 0
+    page_sizes: object = (4096,)
+    policy: str = "lru"
+    next: str = None
+    seed: int = 0
+
+    def __post_init__(self):
+        from memcore.tlb import POLICIES as TLB_POLICIES, normalize_geometry
+
+        if not isinstance(self.name, str) or not re.match(r"^[A-Za-z0-9_-]+$", self.name):
+            raise ValueError(f"tlb: level name must use letters, digits, '_' or '-', got {self.name!r}")
+        where = f"tlb.{self.name}"
+
+        page_sizes = _nested(self.page_sizes, lambda v: parse_size(v, f"{where}.page_sizes"))
+        try:
+            geometry = normalize_geometry(_plain(self.entries), _plain(self.ways), page_sizes)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{exc}") from None
+        if self.policy not in TLB_POLICIES:
+            raise ValueError(f"{where}.policy: must be one of {', '.join(TLB_POLICIES)}, got {self.policy!r}")
+        if self.policy == "plru":
+            for e, w, _ in geometry:
+                if w & (w - 1):
+                    raise ValueError(f"{where}.ways: policy 'plru' needs a power-of-two number of ways, got {w}")
+        if self.next is not None and not isinstance(self.next, str):
+            raise ValueError(f"{where}.next: must be a TLB name (omit it for the page walker), got {self.next!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 1 << 64:
+            raise ValueError(f"{where}.seed: must be an integer in 0..2**64-1, got {self.seed!r}")
+        # Keep the shape as written, with sizes in bytes.
+        object.__setattr__(self, "entries", _freeze(self.entries))
+        object.__setattr__(self, "ways", _freeze(self.ways))
+        object.__setattr__(self, "page_sizes", _freeze(page_sizes))
+
+    @property
+    def geometry(self):
+        """tuple: ``(entries, ways, page_sizes)`` per array (see :func:`memcore.tlb.normalize_geometry`)."""
+        from memcore.tlb import normalize_geometry
+
+        return normalize_geometry(_plain(self.entries), _plain(self.ways), _plain(self.page_sizes))
+
+    def describe(self):
+        """Return a one-line human description (``64 4-way 4KiB, 32 4-way 2MiB, lru -> STLB``)."""
+        parts = ", ".join(f"{e} {'fully assoc.' if w == e and e > 1 else str(w) + '-way'} "
+                          + "/".join(format_size(s) for s in sizes) for e, w, sizes in self.geometry)
+        return f"{parts}, {self.policy} -> {self.next or 'page walker'}"
+
+    def to_dict(self):
+        """Return the ``[tlb.NAME]`` table as a dict (page sizes in bytes)."""
+        out = {"entries": _plain(self.entries), "ways": _plain(self.ways),
+               "page_sizes": _plain(self.page_sizes), "policy": self.policy}
+        if self.next is not None:
+            out["next"] = self.next
+        if self.seed:
+            out["seed"] = self.seed
+        return out
+
+    def build(self):
+        """Return an empty :class:`memcore.tlb.TLB` of this shape."""
+        from memcore.tlb import TLB
+
+        return TLB(_plain(self.entries), _plain(self.ways), _plain(self.page_sizes), policy=self.policy,
+                   seed=self.seed)
+
+
+def _freeze(value):
+    return _nested(value, container=tuple)
+
+
+@dataclasses.dataclass(frozen=True)
+class MMUConfig:
+    """The ``[mmu]`` table: page tables, walk caches and first-touch mapping.
+
+    Parameters
+    ----------
+    paging : str
+        Page-table organisation, one of :data:`PAGINGS` (default
+        ``"x86_64-4level"``).
+    pml5e_cache, pml4e_cache, pdpte_cache, pde_cache : int or None
+        Entries of each page-walk cache (fully associative, LRU); 0 means
+        none, None (default) the paging's default from
+        :data:`DEFAULT_WALK_CACHES`.  A cache the paging has no level for
+        must be left out or 0.
+    walk_through_caches : bool
+        Page-walk memory references go through the data caches (default
+        True); False counts them without caching them.
+    pcid : bool
+        TLB entries are tagged with the address space (default True); False
+        flushes the non-global translations at every address-space switch.
+    frames : str
+        Where pages mapped on first touch get their frames:
+        ``"sequential"`` (default: the next free frame, from 1 MiB up) or
+        ``"random"`` (uniformly among the free frames of `memory`, seeded).
+    seed : int
+        Seed of the ``random`` frame source (default 0).
+    memory : int or str
+        Physical memory the frames come from (default ``"4GiB"``).
+
+    Raises
+    ------
+    ValueError
+        On any bad field, naming it as ``mmu.FIELD`` with the value.
+    """
+
+    paging: str = "x86_64-4level"
+    pml5e_cache: int = None
+    pml4e_cache: int = None
+    pdpte_cache: int = None
+    pde_cache: int = None
+    walk_through_caches: bool = True
+    pcid: bool = True
+    frames: str = "sequential"
+    seed: int = 0
+    memory: int = 4 << 30
+
+    def __post_init__(self):
+        if self.paging not in PAGINGS:
+            raise ValueError(f"mmu.paging: must be one of {', '.join(PAGINGS)}, got {self.paging!r}")
+        allowed = DEFAULT_WALK_CACHES[self.paging]
+        for name in ("PML5E", "PML4E", "PDPTE", "PDE"):
+            key = f"{name.lower()}_cache"
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not _is_int(value) or value < 0 or value > 4096:
+                raise ValueError(f"mmu.{key}: must be an integer number of entries in 0..4096, got {value!r}")
+            if value and name not in allowed:
+                raise ValueError(f"mmu.{key}: {self.paging} paging has no {name} level to cache "
+                                 f"(its walk caches: {', '.join(allowed) or 'none'})")
+        for key in ("walk_through_caches", "pcid"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"mmu.{key}: must be true or false, got {getattr(self, key)!r}")
+        if self.frames not in FRAME_SOURCES:
+            raise ValueError(f"mmu.frames: must be one of {', '.join(FRAME_SOURCES)}, got {self.frames!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 1 << 64:
+            raise ValueError(f"mmu.seed: must be an integer in 0..2**64-1, got {self.seed!r}")
+        memory = parse_size(self.memory, "mmu.memory")
+        if memory < (2 << 20) or memory % 4096:
+            raise ValueError(f"mmu.memory: must be a multiple of 4 KiB, at least 2 MiB, got {self.memory!r}")
+        object.__setattr__(self, "memory", memory)
+
+    @property
+    def walk_caches(self):
+        """dict: Entries of each walk cache the MMU has, by name (``PDE``...), zeros left out."""
+        out = {}
+        for name, default in DEFAULT_WALK_CACHES[self.paging].items():
+            value = getattr(self, f"{name.lower()}_cache")
+            value = default if value is None else value
+            if value:
+                out[name] = value
+        return out
+
+    def describe(self):
+        """Return a one-line human description."""
+        caches = ", ".join(f"{n} {e}" for n, e in self.walk_caches.items()) or "no walk caches"
+        return (f"{self.paging}, walk caches: {caches}; walks {'through' if self.walk_through_caches else 'beside'} "
+                f"the data caches; {'PCID' if self.pcid else 'no PCID'}; first-touch frames {self.frames}")
+
+    def to_dict(self):
+        """Return the ``[mmu]`` table as a dict (every key written out)."""
+        out = {"paging": self.paging}
+        out.update({f"{n.lower()}_cache": getattr(self, f"{n.lower()}_cache")
+                    for n in ("PML5E", "PML4E", "PDPTE", "PDE") if getattr(self, f"{n.lower()}_cache") is not None})
+        out.update(walk_through_caches=self.walk_through_caches, pcid=self.pcid, frames=self.frames,
+                   seed=self.seed, memory=self.memory)
+        return out
+
+
+_TLB_KEYS = tuple(f.name for f in dataclasses.fields(TLBConfig) if f.name != "name")
+_MMU_KEYS = tuple(f.name for f in dataclasses.fields(MMUConfig))
+
+
+def _parse_tlb_section(value, where):
+    return {"tlbs": _parse_named_tables(value, where, "TLB level", _TLB_KEYS, "entries",
+                                        "the number of entries, or one per array", TLBConfig)}
+
+
+def _parse_mmu_section(value, where):
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: must be a table of settings, got {value!r}")
+    unknown = sorted(set(value) - set(_MMU_KEYS))
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown setting (known: {', '.join(_MMU_KEYS)})")
+    return {"mmu": MMUConfig(**value)}
+
+
+def _check_tlbs(tlbs, mmu):
+    """The TLB entry rules (see the translation guide); raises ValueError."""
+    if not tlbs:
+        if mmu is not None:
+            raise ValueError("mmu: an [mmu] table needs TLB levels ([tlb.DTLB] and [tlb.ITLB], or [tlb.TLB])")
+        return
+    by_name = _index_levels(tlbs, "tlb", TLBConfig, "TLB", "TLBs", "the page walker")
+    if UNIFIED_TLB in by_name and (DATA_TLB in by_name or INST_TLB in by_name):
+        raise ValueError("tlb.TLB: a machine has either a unified TLB or split ITLB/DTLB, not both")
+    if UNIFIED_TLB not in by_name:
+        for have, need in ((DATA_TLB, INST_TLB), (INST_TLB, DATA_TLB)):
+            if have in by_name and need not in by_name:
+                raise ValueError(f"tlb.{need}: missing; a machine with [tlb.{have}] also needs [tlb.{need}] "
+                                 "(or one unified [tlb.TLB])")
+        if DATA_TLB not in by_name:
+            raise ValueError(f"tlb: translations enter at DTLB and ITLB, or a unified TLB; "
+                             f"no such level among {', '.join(by_name)}")
+    entries = (UNIFIED_TLB,) if UNIFIED_TLB in by_name else (DATA_TLB, INST_TLB)
+    _check_chains("tlb", by_name, entries, "TLB levels", "translation")
+
+
+def _index_levels(levels, table, cls, noun, plural, below):
+    """Levels by name: unique names, every ``next`` naming one of them."""
+    by_name = {}
+    for level in levels:
+        if not isinstance(level, cls):
+            raise ValueError(f"{table}: levels must be {cls.__name__} objects, got {level!r}")
+        if level.name in by_name:
+            raise ValueError(f"{table}.{level.name}: defined twice")
+        by_name[level.name] = level
+    for level in levels:
+        if level.next is not None and level.next not in by_name:
             raise ValueError(
-                f"{where}.{name}.{unknown[0]}: unknown setting (known: {', '.join(_CACHE_KEYS)})"
+                f"{table}.{level.name}.next: no {noun} named {level.next!r} "
+                f"({plural}: {', '.join(by_name)}; omit next for {below})"
             )
-        if "size" not in body:
-            raise ValueError(f"{where}.{name}.size: missing (the level's capacity, e.g. '32KiB')")
-        levels.append(CacheConfig(name=name, **body))
-    return {"caches": tuple(levels)}
+    return by_name
+
+
+def _check_chains(table, by_name, entries, levels_word, traffic):
+    """Following ``next`` from each entry level: no cycle, and every level reached."""
+    reached = set()
+    for entry in entries:
+        seen = []
+        node = entry
+        while node is not None:
+            if node in seen:
+                raise ValueError(f"{table}.{node}.next: {levels_word} form a cycle ({' -> '.join(seen + [node])})")
+            seen.append(node)
+            node = by_name[node].next
+        reached.update(seen)
+    unreached = [name for name in by_name if name not in reached]
+    if unreached:
+        raise ValueError(
+            f"{table}.{unreached[0]}: no {traffic} reaches this level "
+            f"(nothing above has next = {unreached[0]!r})"
+        )
 
 
 # Top-level tables of a machine file and the function that reads each into
 # MachineConfig keyword arguments.  The TLB and MMU tables of later issues
 # plug in here.
-_SECTIONS = {"cache": _parse_cache_section}
+_SECTIONS = {"cache": _parse_cache_section, "tlb": _parse_tlb_section, "mmu": _parse_mmu_section}
 # Top-level scalar keys describing the machine itself.
 _META_KEYS = ("name", "description")
 
@@ -349,6 +664,15 @@ class MachineConfig:
         Short name (a preset's name, or the file's stem).
     description : str
         One line saying what the machine is.
+    tlbs : sequence of TLBConfig, optional
+        TLB levels (``[tlb.NAME]`` tables).  With them the machine replays
+        traces of virtual addresses (see the translation guide); without
+        them (default) traces are physical.  Data translations enter at
+        ``DTLB`` and instruction fetches at ``ITLB``, or both at ``TLB``;
+        every level must be reached from those.
+    mmu : MMUConfig, optional
+        The ``[mmu]`` table; only with `tlbs`, which default it to
+        ``MMUConfig()``.
 
     Raises
     ------
@@ -360,28 +684,24 @@ class MachineConfig:
     caches: tuple
     name: str = ""
     description: str = ""
+    tlbs: tuple = ()
+    mmu: MMUConfig = None
 
     def __post_init__(self):
         caches = tuple(self.caches)
         object.__setattr__(self, "caches", caches)
+        object.__setattr__(self, "tlbs", tuple(self.tlbs))
+        if self.mmu is not None and not isinstance(self.mmu, MMUConfig):
+            raise ValueError(f"mmu: must be an MMUConfig, got {self.mmu!r}")
+        _check_tlbs(self.tlbs, self.mmu)
+        if self.tlbs and self.mmu is None:
+            object.__setattr__(self, "mmu", MMUConfig())
         for key in _META_KEYS:
             if not isinstance(getattr(self, key), str):
                 raise ValueError(f"{key}: must be a string, got {getattr(self, key)!r}")
         if not caches:
             raise ValueError("cache: a machine needs at least one cache level ([cache.L1D] or [cache.L1])")
-        by_name = {}
-        for level in caches:
-            if not isinstance(level, CacheConfig):
-                raise ValueError(f"cache: levels must be CacheConfig objects, got {level!r}")
-            if level.name in by_name:
-                raise ValueError(f"cache.{level.name}: defined twice")
-            by_name[level.name] = level
-        for level in caches:
-            if level.next is not None and level.next not in by_name:
-                raise ValueError(
-                    f"cache.{level.name}.next: no level named {level.next!r} "
-                    f"(levels: {', '.join(by_name)}; omit next for memory)"
-                )
+        by_name = _index_levels(caches, "cache", CacheConfig, "level", "levels", "memory")
         # Entry rules.
         if UNIFIED_L1 in by_name and (DATA_L1 in by_name or INST_L1 in by_name):
             raise ValueError(
@@ -392,24 +712,7 @@ class MachineConfig:
                 f"cache: data accesses enter at L1D (or a unified L1); no such level among {', '.join(by_name)}"
             )
         # Chains: follow next from each entry; no cycles, every level reached.
-        reached = set()
-        for entry in (self.data_entry, self.inst_entry):
-            seen = []
-            node = entry
-            while node is not None:
-                if node in seen:
-                    raise ValueError(
-                        f"cache.{node}.next: levels form a cycle ({' -> '.join(seen + [node])})"
-                    )
-                seen.append(node)
-                node = by_name[node].next
-            reached.update(seen)
-        unreached = [name for name in by_name if name not in reached]
-        if unreached:
-            raise ValueError(
-                f"cache.{unreached[0]}: no access reaches this level "
-                f"(nothing above has next = {unreached[0]!r})"
-            )
+        _check_chains("cache", by_name, (self.data_entry, self.inst_entry), "levels", "access")
         first = caches[0]
         for level in caches[1:]:
             if level.line_size != first.line_size:
@@ -472,7 +775,7 @@ class MachineConfig:
                 else:
                     raise ValueError(
                         f"{key}: unknown top-level table or key (this version of memcore reads "
-                        f"{', '.join('[' + s + '.NAME]' for s in _SECTIONS)} and "
+                        f"{', '.join('[' + s + ']' if s == 'mmu' else '[' + s + '.NAME]' for s in _SECTIONS)} and "
                         f"{', '.join(_META_KEYS)})"
                     )
             if "caches" not in kwargs:
@@ -494,6 +797,9 @@ class MachineConfig:
         """
         out = {key: getattr(self, key) for key in _META_KEYS if getattr(self, key)}
         out["cache"] = {level.name: level.to_dict() for level in self.caches}
+        if self.tlbs:
+            out["tlb"] = {level.name: level.to_dict() for level in self.tlbs}
+            out["mmu"] = self.mmu.to_dict()
         return out
 
     @classmethod
@@ -577,6 +883,20 @@ class MachineConfig:
             body["size"] = format_size(body["size"])
             for key, value in body.items():
                 lines.append(f"{key} = {_toml_value(value)}")
+        for level in self.tlbs:
+            lines.append("")
+            lines.append(f"[tlb.{level.name}]")
+            body = level.to_dict()
+            body["page_sizes"] = _sizes_to_text(body["page_sizes"])
+            for key, value in body.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+        if self.tlbs:
+            lines.append("")
+            lines.append("[mmu]")
+            body = self.mmu.to_dict()
+            body["memory"] = format_size(body["memory"])
+            for key, value in body.items():
+                lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
     def summary(self):
@@ -588,11 +908,21 @@ class MachineConfig:
         """
         width = max(len(level.name) for level in self.caches)
         head = self.name + (f": {self.description}" if self.description else "")
+        width = max([width] + [len(level.name) for level in self.tlbs])
         rows = [f"  {level.name:<{width}}  {level.describe()}" for level in self.caches]
+        rows += [f"  {level.name:<{width}}  {level.describe()}" for level in self.tlbs]
+        if self.tlbs:
+            rows.append(f"  {'MMU':<{width}}  {self.mmu.describe()}")
         return "\n".join([head] + rows)
 
 
+def _sizes_to_text(value):
+    return _nested(value, format_size)
+
+
 def _toml_value(value):
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if _is_int(value):
@@ -633,6 +963,26 @@ def _x86_64():
             CacheConfig("L2", "1MiB", ways=16, next="L3"),
             CacheConfig("L3", "32MiB", ways=16),
         ),
+    )
+
+
+def _skylake():
+    # TLBs: Intel 64 and IA-32 Architectures Optimization Reference Manual
+    # (248966), table 2-15, Skylake client (the server core's are the same);
+    # the 2 MiB iTLB entries are left out (fetches from large pages fracture
+    # into the 4 KiB array).  Walk caches: the default sizes of DEFAULT_WALK_CACHES.
+    caches = _x86_64().caches
+    return MachineConfig(
+        name="skylake",
+        description="x86-64 preset caches with Skylake's TLBs (64+32+4-entry L1 dTLB, 128-entry L1 iTLB, "
+        "1536+16-entry STLB) and PML4E/PDPTE/PDE walk caches; replays virtual addresses",
+        caches=caches,
+        tlbs=(
+            TLBConfig("DTLB", entries=(64, 32, 4), ways=(4, 4, 4), page_sizes=("4KiB", "2MiB", "1GiB"), next="STLB"),
+            TLBConfig("ITLB", entries=128, ways=8, page_sizes=("4KiB",), next="STLB"),
+            TLBConfig("STLB", entries=(1536, 16), ways=(12, 4), page_sizes=(("4KiB", "2MiB"), "1GiB")),
+        ),
+        mmu=MMUConfig(),
     )
 
 
@@ -710,7 +1060,7 @@ def host_config(sysfs_dir=SYSFS_CACHE_DIR):
 
 
 #: Named presets: name -> function returning the :class:`MachineConfig`.
-PRESETS = {"teaching": _teaching, "x86-64": _x86_64, "host": host_config}
+PRESETS = {"teaching": _teaching, "x86-64": _x86_64, "skylake": _skylake, "host": host_config}
 
 
 def preset_names():

@@ -197,7 +197,10 @@ def replay(
     -------
     Report
         Per-level counts, the machine, the compat mode and a note of the
-        trace (path, format, records replayed, bad records skipped).
+        trace (path, format, records replayed, bad records skipped).  When
+        the machine has TLB levels the trace's addresses are virtual: each
+        page is mapped on first touch (:mod:`pyapi.translation`) and the
+        report adds the TLB, page-walk and page-fault counts.
 
     Raises
     ------
@@ -215,6 +218,12 @@ def replay(
         limit = _check_count("limit", limit, 0)
     machine = load_config(config)
     hierarchy = build_hierarchy(machine, compat)
+    vm = None
+    if machine.tlbs:
+        # A machine with TLBs replays virtual addresses (pyapi.translation).
+        from pyapi.translation import VirtualMemory
+
+        vm = VirtualMemory(machine, hierarchy)
     records = 0
     with _Source(trace, format, chunk_records, skip_bad) as source:
         bar = _progress_bar(source, progress)
@@ -226,14 +235,24 @@ def replay(
                     break
                 if limit is not None:
                     chunk = chunk[: limit - records]
-                hierarchy.run(chunk)
+                if vm is None:
+                    hierarchy.run(chunk)
+                else:
+                    try:
+                        vm.run(chunk)
+                    except ValueError as exc:
+                        if source.info["path"] is None:
+                            raise
+                        raise ValueError(f"{source.info['path']}: {exc}") from None
                 records += len(chunk)
                 source.advance(bar, len(chunk))
         finally:
             bar.close()
         info = source.finish(records)
-    hierarchy.finish()
-    return Report(hierarchy.stats(), config=machine, trace=info)
+    stats = hierarchy.finish()
+    if vm is not None:
+        vm.merge_into(stats)
+    return Report(stats, config=machine, trace=info)
 
 
 # -- command line --------------------------------------------------------------

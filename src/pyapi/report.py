@@ -13,7 +13,7 @@ import json
 import math
 import pathlib
 
-__all__ = ["Report", "SCHEMA_VERSION", "LEVEL_COUNTERS", "schema_path"]
+__all__ = ["Report", "SCHEMA_VERSION", "LEVEL_COUNTERS", "TLB_COUNTERS", "WALK_COUNTERS", "schema_path"]
 
 #: Version of the JSON layout written by :meth:`Report.to_dict`.  It changes
 #: only when a key is removed or its meaning changes; new keys may be added.
@@ -45,6 +45,12 @@ LEVEL_COUNTERS = (
 
 #: Machine-wide counters copied from the engine's statistics.
 TOTAL_COUNTERS = ("records", "instructions", "skipped_instructions", "flushes")
+
+#: Counters of each TLB level in a virtual replay (``tlbs`` in the JSON).
+TLB_COUNTERS = ("accesses", "hits", "misses", "fills", "evictions", "invalidations", "fractures")
+
+#: Page-walk counters of a virtual replay (``walks`` in the JSON).
+WALK_COUNTERS = ("count", "walk_cache_hits", "memory_references", "cache_hits", "cache_misses", "dirty_walks")
 
 # Columns of the printed table: (header, function of (report, level name)).
 _TABLE = (
@@ -141,6 +147,21 @@ class Report:
         return self.stats["memory"]
 
     @property
+    def virtual(self):
+        """bool: Whether the trace was replayed as virtual addresses (the machine has TLBs)."""
+        return "tlbs" in self.stats
+
+    @property
+    def tlbs(self):
+        """dict: Counters of each TLB level (``accesses``, ``hits``, ``misses``...); empty for a physical replay."""
+        return self.stats.get("tlbs", {})
+
+    @property
+    def walks(self):
+        """dict: Page-walk counters (``count``, ``walk_cache_hits``, ``memory_references``...); empty for a physical replay."""
+        return self.stats.get("walks", {})
+
+    @property
     def instructions(self):
         """int: Instruction-fetch records in the trace (0 when it had none)."""
         return self.stats.get("instructions", 0)
@@ -219,6 +240,16 @@ class Report:
         out.update({key: int(self.stats.get(key, 0)) for key in TOTAL_COUNTERS})
         out["levels"] = levels
         out["memory"] = {"reads": int(self.memory["reads"]), "writes": int(self.memory["writes"])}
+        if self.virtual:
+            out["translations"] = int(self.stats["translations"])
+            out["tlbs"] = {name: {key: int(c[key]) for key in TLB_COUNTERS}
+                           for name, c in self.stats["tlbs"].items()}
+            w = self.stats["walks"]
+            out["walks"] = {key: int(w[key]) for key in WALK_COUNTERS}
+            out["walks"]["served"] = {name: int(v) for name, v in w.get("served", {}).items()}
+            out["walks"]["caches"] = {name: {key: int(c[key]) for key in ("accesses", "hits", "misses")}
+                                      for name, c in w.get("caches", {}).items()}
+            out["page_faults"] = int(self.stats["page_faults"])
         return out
 
     @classmethod
@@ -245,6 +276,9 @@ class Report:
             raise ValueError(f"schema_version: this memcore reads version {SCHEMA_VERSION}, got {version!r}")
         stats = {key: data[key] for key in TOTAL_COUNTERS}
         stats.update(levels=data["levels"], memory=data["memory"], compat=data["compat"])
+        for key in ("translations", "tlbs", "walks", "page_faults"):
+            if key in data:
+                stats[key] = data[key]
         config = None if data.get("config") is None else MachineConfig.from_dict(data["config"])
         return cls(stats, config=config, trace=data.get("trace"))
 
@@ -321,6 +355,29 @@ class Report:
 
         out = [line(header)] + [line(row) for row in cells]
         out.append(f"memory: {_count(self.memory['reads'])} reads, {_count(self.memory['writes'])} writes (lines)")
+        if self.virtual:
+            out.append("")
+            out.append(self._translation_table())
+        return "\n".join(out)
+
+    def _translation_table(self):
+        header = ["TLB", "accesses", "hits", "misses", "miss rate", "evictions"]
+        cells = []
+        for name, c in self.tlbs.items():
+            looked_up = c["hits"] + c["misses"]
+            rate = c["misses"] / looked_up if looked_up else math.nan
+            cells.append([name, _count(c["accesses"]), _count(c["hits"]), _count(c["misses"]), _percent(rate),
+                          _count(c["evictions"])])
+        widths = [max(len(row[i]) for row in [header] + cells) for i in range(len(header))]
+        out = ["  ".join([row[0].ljust(widths[0])] + [cell.rjust(wd) for cell, wd in zip(row[1:], widths[1:])])
+               for row in [header] + cells]
+        w = self.walks
+        refs = f"{_count(w['memory_references'])} memory references"
+        if w["cache_hits"] or w["cache_misses"]:
+            refs += f" ({_count(w['cache_hits'])} served by caches, {_count(w['cache_misses'])} by memory)"
+        out.append(f"page walks: {_count(w['count'])} ({_count(w['walk_cache_hits'])} started from a walk cache), "
+                   f"{refs}")
+        out.append(f"page faults: {_count(self.stats['page_faults'])} (pages mapped on first touch)")
         return "\n".join(out)
 
     def header(self):
