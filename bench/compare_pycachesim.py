@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _traces import load, synthetic  # noqa: E402
 
-from memcore.access import IFETCH, LOAD, STORE, MODIFY  # noqa: E402
+from memcore.access import IFETCH, LOAD, STORE  # noqa: E402
 from memcore.hierarchy import Hierarchy  # noqa: E402
 
 LEVELS = [

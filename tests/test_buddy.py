@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from memcore import buddy as B
@@ -281,6 +281,7 @@ def test_compaction_leaves_unmovable_pages():
     m = b.alloc_batch(np.zeros(10, dtype=np.int64), MIGRATE_MOVABLE)
     moved = b.compact()
     assert u not in moved[:, 0]
+    assert set(moved[:, 0].tolist()) <= set(m.tolist())   # only movable pages move
 
 
 # --- fragmentation indices ------------------------------------------------------

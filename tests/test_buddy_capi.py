@@ -1,16 +1,11 @@
 """The buddy C API (buddy.pxd) used as a downstream kernel uses it: a tiny
 extension is compiled that cimports memcore.buddy and allocates and frees
 pages in a nogil loop on a BuddyAllocator's state (as the slab kernel does)."""
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-import numpy as np
 import pytest
+from capi import build_cimport_user
 
-import memcore
 from memcore.buddy import BuddyAllocator
 
 SRC = textwrap.dedent("""
@@ -39,31 +34,7 @@ SRC = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def ext(tmp_path_factory):
-    pytest.importorskip("Cython", reason="building a cimport user needs Cython")
-    pytest.importorskip("setuptools", reason="building a cimport user needs setuptools")
-    d = tmp_path_factory.mktemp("capi")
-    (d / "buddy_user.pyx").write_text(SRC)
-    src_dir = Path(memcore.__file__).resolve().parent.parent
-    (d / "setup.py").write_text(textwrap.dedent(f"""
-        import numpy as np
-        from Cython.Build import cythonize
-        from setuptools import Extension, setup
-        setup(ext_modules=cythonize(
-            [Extension("buddy_user", ["buddy_user.pyx"], include_dirs=[np.get_include()],
-                       extra_compile_args=["-O0"])],
-            include_path=[{str(src_dir)!r}], quiet=True))
-    """))
-    r = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=d,
-                       capture_output=True, text=True)
-    if r.returncode:
-        pytest.fail("building the C API user failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-    sys.path.insert(0, str(d))
-    try:
-        import buddy_user
-        yield buddy_user
-    finally:
-        sys.path.remove(str(d))
-
+    return build_cimport_user(tmp_path_factory.mktemp("capi"), "buddy_user", SRC)
 
 def test_cimport_alloc_free_nogil(ext):
     b = BuddyAllocator(4096)

@@ -1,18 +1,15 @@
 """The C contract of memcore.cache / memcore.hierarchy, used as a downstream
 kernel would: a tiny extension is compiled that cimports the .pxd files and
 pushes accesses through a Hierarchy and a Cache with ``hier_access``."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from capi import build_cimport_user
 
-from memcore.access import LOAD, STORE
+from memcore.access import LOAD
 from memcore.cache import Cache
 from memcore.hierarchy import Hierarchy
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 PYX = textwrap.dedent("""
     # cython: language_level=3
@@ -37,31 +34,9 @@ PYX = textwrap.dedent("""
         return served, level_lookup(&c.lv, a >> c.lv.line_bits) >= 0
 """)
 
-SETUP = textwrap.dedent("""
-    import numpy as np
-    from Cython.Build import cythonize
-    from setuptools import Extension, setup
-    setup(ext_modules=cythonize(
-        [Extension("capi_user", ["capi_user.pyx"], include_dirs=[np.get_include()])],
-        include_path=[{src!r}], quiet=True))
-""")
-
-
 @pytest.fixture(scope="module")
 def capi_user(tmp_path_factory):
-    d = tmp_path_factory.mktemp("capi")
-    (d / "capi_user.pyx").write_text(PYX)
-    (d / "setup.py").write_text(SETUP.format(src=SRC))
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=d, env=env,
-                   check=True, capture_output=True)
-    sys.path.insert(0, str(d))
-    try:
-        import capi_user
-        yield capi_user
-    finally:
-        sys.path.remove(str(d))
-
+    return build_cimport_user(tmp_path_factory.mktemp("capi"), "capi_user", PYX)
 
 def test_hier_access_from_another_extension_counts_like_python(capi_user):
     levels = [dict(name="L1", size=256, line_size=64, ways=2, next="L2"),

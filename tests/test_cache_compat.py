@@ -6,7 +6,6 @@
   a small C program whose ``--tool=lackey`` trace is replayed: every counter
   within 0.1 %.
 """
-import os
 import shutil
 import subprocess
 

@@ -1,17 +1,13 @@
 """The C contract of memcore.pagetable, used the way memcore.mmu uses it: a
 separate extension cimports ``pagetable.pxd`` and walks from a nogil loop,
 including a walk resumed below the root after a (simulated) walk-cache hit."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from capi import build_cimport_user
 
-import memcore
 from memcore.pagetable import _PAGE_RW, _PAGE_USER, PageTable
 
-SRC = os.path.dirname(os.path.dirname(os.path.abspath(memcore.__file__)))
 
 CLIENT = textwrap.dedent("""
     # cython: language_level=3
@@ -33,30 +29,9 @@ CLIENT = textwrap.dedent("""
                 rc2, part.pa, part.n_refs, part.ref_addr[0], part.leaf)
 """)
 
-SETUP = textwrap.dedent("""
-    from setuptools import setup, Extension
-    from Cython.Build import cythonize
-    import numpy as np
-    setup(ext_modules=cythonize([Extension("ptclient", ["ptclient.pyx"],
-                                           include_dirs=[np.get_include(), {src!r}])],
-                                include_path=[{src!r}], quiet=True))
-""")
-
-
 @pytest.mark.slow
 def test_another_extension_walks_through_the_pxd(tmp_path):
-    pytest.importorskip("Cython", reason="building a cimport user needs Cython")
-    pytest.importorskip("setuptools", reason="building a cimport user needs setuptools")
-    (tmp_path / "ptclient.pyx").write_text(CLIENT)
-    (tmp_path / "setup.py").write_text(SETUP.format(src=SRC))
-    proc = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"],
-                          cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import ptclient
-    finally:
-        sys.path.remove(str(tmp_path))
+    ptclient = build_cimport_user(tmp_path, "ptclient", CLIENT)
     pt = PageTable()
     pt.map(0x7F0000201000, 0x5000, 0x1000, _PAGE_RW | _PAGE_USER)
     expect = pt.walk(0x7F0000201ABC)

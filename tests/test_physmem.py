@@ -2,7 +2,6 @@
 the /proc views in the kernel's exact format."""
 import os
 
-import numpy as np
 import pytest
 
 from memcore.buddy import MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE

@@ -1,14 +1,11 @@
 """The C APIs of slab.pxd, partition.pxd and replace.pxd used as a downstream
 kernel uses them: a tiny extension cimports the three modules and drives
 each kernel in a nogil loop on the state of a Python-made object."""
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from capi import build_cimport_user
 
-import memcore
 from memcore.partition import PartitionAllocator
 from memcore.replace import Replacer
 from memcore.slab import SlabCache
@@ -66,31 +63,7 @@ SRC = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def ext(tmp_path_factory):
-    pytest.importorskip("Cython", reason="building a cimport user needs Cython")
-    pytest.importorskip("setuptools", reason="building a cimport user needs setuptools")
-    d = tmp_path_factory.mktemp("capi")
-    (d / "physmem_user.pyx").write_text(SRC)
-    src_dir = Path(memcore.__file__).resolve().parent.parent
-    (d / "setup.py").write_text(textwrap.dedent(f"""
-        import numpy as np
-        from Cython.Build import cythonize
-        from setuptools import Extension, setup
-        setup(ext_modules=cythonize(
-            [Extension("physmem_user", ["physmem_user.pyx"], include_dirs=[np.get_include()],
-                       extra_compile_args=["-O0"])],
-            include_path=[{str(src_dir)!r}], quiet=True))
-    """))
-    r = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=d,
-                       capture_output=True, text=True)
-    if r.returncode:
-        pytest.fail("building the C API user failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-    sys.path.insert(0, str(d))
-    try:
-        import physmem_user
-        yield physmem_user
-    finally:
-        sys.path.remove(str(d))
-
+    return build_cimport_user(tmp_path_factory.mktemp("capi"), "physmem_user", SRC)
 
 def test_slab_capi(ext):
     src = RefPageSource(64)

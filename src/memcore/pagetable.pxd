@@ -190,6 +190,32 @@ cdef inline uint8_t pt_access_of_kind(uint8_t kind) noexcept nogil:
 # Frame number -> table slot, or -1 if no table lives in that frame.
 cdef intp_t pt_frame_slot(const pt_state_t* pt, pfn_t pfn) noexcept nogil
 
+# The rights check of an access and the error-code bits it reports, as x86
+# makes them (the walker on a leaf, the MMU on a TLB hit): a user access (cpl
+# 3) needs U, a write W (at cpl 3, or always with CR0.WP), a fetch faults on
+# NX when EFER.NXE is set.
+cdef inline uint8_t pt_error_bits(const pt_state_t* pt, uint8_t access, uint8_t cpl) noexcept nogil:
+    cdef uint8_t e = 0
+    if access == ACCESS_WRITE:
+        e |= X86_PF_WRITE
+    elif access == ACCESS_EXEC:
+        e |= pt.instr_bit
+    if cpl == 3:
+        e |= X86_PF_USER
+    return e
+
+
+cdef inline bint pt_permitted(const pt_state_t* pt, uint8_t rights, uint8_t access,
+                              uint8_t cpl) noexcept nogil:
+    if cpl == 3 and not (rights & RIGHT_U):
+        return False
+    if access == ACCESS_WRITE and not (rights & RIGHT_W) and (cpl == 3 or pt.wp):
+        return False
+    if access == ACCESS_EXEC and (rights & RIGHT_NX) and pt.nxe:
+        return False
+    return True
+
+
 # Full walk of `va` (CR3 for radix formats, pt.asid for the inverted table).
 # `access` is ACCESS_READ/WRITE/EXEC, `cpl` 0..3 (3 = user).  Returns
 # out.fault.

@@ -92,17 +92,6 @@ cdef intp_t pt_frame_slot(const pt_state_t* pt, pfn_t pfn) noexcept nogil:
         h = (h + 1) & pt.hmask
 
 
-cdef inline uint8_t _error_bits(const pt_state_t* pt, uint8_t access, uint8_t cpl) noexcept nogil:
-    cdef uint8_t e = 0
-    if access == ACCESS_WRITE:
-        e |= X86_PF_WRITE
-    elif access == ACCESS_EXEC:
-        e |= pt.instr_bit
-    if cpl == 3:
-        e |= X86_PF_USER
-    return e
-
-
 cdef inline bint _canonical(const pt_state_t* pt, addr_t va) noexcept nogil:
     cdef uint8_t b = pt.va_bits
     if b >= 64:
@@ -110,17 +99,6 @@ cdef inline bint _canonical(const pt_state_t* pt, addr_t va) noexcept nogil:
     if b == 32:
         return (va >> 32) == 0
     return <uint64_t>((<int64_t>(va << (64 - b))) >> (64 - b)) == va
-
-
-cdef inline bint _permitted(const pt_state_t* pt, uint8_t rights, uint8_t access,
-                            uint8_t cpl) noexcept nogil:
-    if cpl == 3 and not (rights & RIGHT_U):
-        return False
-    if access == ACCESS_WRITE and not (rights & RIGHT_W) and (cpl == 3 or pt.wp):
-        return False
-    if access == ACCESS_EXEC and (rights & RIGHT_NX) and pt.nxe:
-        return False
-    return True
 
 
 cdef inline void _fault(walk_result_t* out, uint8_t kind, uint32_t code) noexcept nogil:
@@ -171,12 +149,12 @@ cdef int _radix_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
         out.n_refs = n
         if not (e & PAGE_PRESENT):
             out.ref_rights[n - 1] = rights
-            _fault(out, WALK_PF, _error_bits(pt, access, cpl))
+            _fault(out, WALK_PF, pt_error_bits(pt, access, cpl))
             return WALK_PF
         ps = <uint8_t>((e >> 7) & 1)
         if e & pt.rsvd[level * 2 + ps]:
             out.ref_rights[n - 1] = rights
-            _fault(out, WALK_PF, X86_PF_PROT | X86_PF_RSVD | _error_bits(pt, access, cpl))
+            _fault(out, WALK_PF, X86_PF_PROT | X86_PF_RSVD | pt_error_bits(pt, access, cpl))
             return WALK_PF
         if not (pt.paging == PAGING_I386_PAE and level == 3):
             # PAE PDPTEs carry no access rights
@@ -200,8 +178,8 @@ cdef int _radix_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
         slot = pt.child[pos[n - 1]]
         level -= 1
     # e is the leaf at `level`
-    if not _permitted(pt, rights, access, cpl):
-        _fault(out, WALK_PF, X86_PF_PROT | _error_bits(pt, access, cpl))
+    if not pt_permitted(pt, rights, access, cpl):
+        _fault(out, WALK_PF, X86_PF_PROT | pt_error_bits(pt, access, cpl))
         return WALK_PF
     shift = pt.level_shift[level]
     if wide:
@@ -267,7 +245,7 @@ cdef int _inverted_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
         frame = -1
     out.n_refs = n
     if frame < 0:
-        _fault(out, WALK_PF, _error_bits(pt, access, cpl))
+        _fault(out, WALK_PF, pt_error_bits(pt, access, cpl))
         return WALK_PF
     if not (e & PAGE_RW):
         rights &= ~RIGHT_W
@@ -277,8 +255,8 @@ cdef int _inverted_walk(pt_state_t* pt, addr_t va, uint8_t access, uint8_t cpl,
         rights |= RIGHT_NX
     if n - 1 < WALK_MAX_REFS:
         out.ref_rights[n - 1] = rights
-    if not _permitted(pt, rights, access, cpl):
-        _fault(out, WALK_PF, X86_PF_PROT | _error_bits(pt, access, cpl))
+    if not pt_permitted(pt, rights, access, cpl):
+        _fault(out, WALK_PF, X86_PF_PROT | pt_error_bits(pt, access, cpl))
         return WALK_PF
     if pt.update_ad:
         e |= PAGE_ACCESSED

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Modules that contribute subcommands, in the order they are listed in --help.
-COMMAND_MODULES = ("pyapi.trace", "pyapi.physmem", "pyapi.replacement", "pyapi.iopaths")
+COMMAND_MODULES = ("pyapi.replay", "pyapi.trace", "pyapi.config", "pyapi.physmem", "pyapi.replacement", "pyapi.iopaths")
 
 
 def build_parser():

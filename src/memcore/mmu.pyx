@@ -1,0 +1,879 @@
+"""The translation pipeline: TLB levels, page-walk caches and the page walker.
+
+An :class:`MMU` chains :class:`memcore.tlb.TLB` levels (an L1 dTLB and iTLB
+over a unified STLB, say), page-walk caches for the upper page-table levels
+(PML4E, PDPTE, PDE caches) and the walker of :mod:`memcore.pagetable`, whose
+memory references can go through a :class:`memcore.hierarchy.Hierarchy`.
+
+:meth:`MMU.translate_batch` translates an array of virtual addresses in one
+nogil loop and stops at the first fault, returning its index and x86 error
+code so that Python (a kernel model) can handle it and resume.
+:meth:`MMU.run` replays a trace of virtual accesses: each record is
+translated once per page it touches (a ``modify`` once for its load and once
+for its store) and its physical pieces go through the cache hierarchy, all in
+one nogil loop that leaves it only for events that need policy (a page fault,
+an address space it has not seen).  See :doc:`/guide/translation`.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+cimport numpy as cnp
+
+from memcore._typedefs cimport intp_t, addr_t, pfn_t, count_t, uint8_t, uint16_t, uint32_t, uint64_t
+from memcore.access cimport access_t, KIND_IFETCH, KIND_LOAD, KIND_STORE, KIND_MODIFY, KIND_FLUSH
+from memcore.tlb cimport (TLB, tlb_t, tlb_hit_t, tlb_entry_t, tlb_lookup, tlb_insert, tlb_flush_all,
+                          tlb_flush_asid, tlb_invlpg, TLB_RW, TLB_US, TLB_NX, TLB_DIRTY, TLB_GLOBAL,
+                          TLB_LRU, TLB_STAT_ACCESSES, TLB_STAT_HITS, TLB_REG_CLOCK)
+from memcore.pagetable cimport (PageTable, pt_state_t, walk_result_t, pt_walk_from, pt_walk_asid,
+                                ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC, WALK_OK, WALK_PF, WALK_GP,
+                                WALK_MAX_REFS, PAGING_INVERTED, RIGHT_W, RIGHT_U, RIGHT_NX, RIGHTS_TOP,
+                                X86_PF_PROT, PAGE_DIRTY, PAGE_GLOBAL, pt_permitted, pt_error_bits)
+from memcore.cache cimport hier_t, hier_access, G_RECORDS, G_INSTRUCTIONS
+from memcore.hierarchy cimport Hierarchy
+
+from memcore.access import ACCESS_DTYPE
+from memcore.pagetable import PAGING_NAMES
+
+cnp.import_array()
+
+#: Names of the page-walk caches, by the page-table level whose entries they
+#: hold (level 1 is the PT).
+WALK_CACHE_LEVELS = {"PDE": 2, "PDPTE": 3, "PML4E": 4, "PML5E": 5}
+
+#: Walk caches each paging organisation can have.
+WALK_CACHES_OF = {
+    "x86_64-4level": ("PML4E", "PDPTE", "PDE"),
+    "x86_64-5level": ("PML5E", "PML4E", "PDPTE", "PDE"),
+    "i386-2level": ("PDE",),
+    "i386-pae": ("PDPTE", "PDE"),
+    "inverted": (),
+}
+
+#: Result of :meth:`MMU.translate_batch`: ``paddrs`` (uint64 array, valid up to
+#: ``count``), ``count`` (addresses translated before the fault, or all),
+#: ``fault`` (None, ``"#PF"`` or ``"#GP"``), ``error_code`` (x86 #PF error code,
+#: 0 without a fault) and ``vaddr`` (the faulting address, or None).
+Translated = namedtuple("Translated", ["paddrs", "count", "fault", "error_code", "vaddr"])
+
+#: An event that stopped :meth:`MMU.run`: ``index`` of the record, ``kind``
+#: (``"fault"`` or ``"new_space"``), ``vaddr`` and ``access`` (``"read"``,
+#: ``"write"``, ``"exec"``) of the faulting translation, ``fault`` (``"#PF"``
+#: or ``"#GP"``), ``error_code``, and ``asid`` (the record's pid).
+RunEvent = namedtuple("RunEvent", ["index", "kind", "vaddr", "access", "fault", "error_code", "asid"])
+
+_FAULT_NAMES = {MMU_PF: "#PF", MMU_GP: "#GP"}
+_ACCESS_NAMES = ("read", "write", "exec")
+
+cdef enum:
+    EV_NONE = 0
+    EV_FAULT = 1
+    EV_NEW_SPACE = 2
+
+
+# ---------------------------------------------------------------------------
+# The kernel (C contract in mmu.pxd)
+# ---------------------------------------------------------------------------
+
+# The TLB keeps the rights in the bits just above RIGHT_W/U/NX (TLB_RW, TLB_US,
+# TLB_NX), checked at import below.
+cdef inline uint8_t _rights_to_flags(uint8_t rights) noexcept nogil:
+    return (rights & (RIGHT_W | RIGHT_U | RIGHT_NX)) << 1
+
+
+cdef inline uint8_t _flags_to_rights(uint8_t flags) noexcept nogil:
+    return (flags >> 1) & (RIGHT_W | RIGHT_U | RIGHT_NX)
+
+
+if (TLB_RW, TLB_US, TLB_NX) != (RIGHT_W << 1, RIGHT_U << 1, RIGHT_NX << 1):  # pragma: no cover
+    raise ImportError("memcore.mmu: TLB flag bits no longer mirror the walker's RIGHT_* bits")
+
+
+cdef void mmu_sync(mmu_t* m) noexcept nogil:
+    cdef int l
+    cdef count_t k
+    cdef tlb_t* t
+    for l in range(m.ntlbs):
+        k = m.run_count[l]
+        if k:
+            t = m.tlb[l]
+            t.stats[TLB_STAT_ACCESSES] += k
+            t.stats[TLB_STAT_HITS] += k
+            if t.policy == TLB_LRU:
+                # The hits of a run were the level's last k touches.
+                t.regs[TLB_REG_CLOCK] += k
+                t.entries[m.run_entry[l]].stamp = t.regs[TLB_REG_CLOCK]
+            m.stats[MMU_STAT_TRANSLATIONS] += k
+            m.run_count[l] = 0
+
+
+cdef void _fault_invalidate(mmu_t* m, addr_t va) noexcept nogil:
+    # A page fault invalidates the TLB entries for the address's page and the
+    # walk-cache entries that would be used for it (SDM 4.10.4.1).
+    cdef int k
+    for k in range(m.ntlbs):
+        tlb_invlpg(m.tlb[k], va, m.asid, True)
+    for k in range(2, MMU_MAX_LEVEL + 1):
+        if m.pwc[k] != NULL:
+            tlb_invlpg(m.pwc[k], va, m.asid, False)
+
+
+cdef void mmu_invlpg(mmu_t* m, addr_t va) noexcept nogil:
+    cdef int k
+    mmu_sync(m)
+    for k in range(m.ntlbs):
+        tlb_invlpg(m.tlb[k], va, m.asid, True)
+    for k in range(2, MMU_MAX_LEVEL + 1):
+        if m.pwc[k] != NULL:
+            tlb_flush_asid(m.pwc[k], m.asid)
+
+
+cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* res) noexcept nogil:
+    # A page walk, starting below the deepest walk-cache hit.
+    cdef pt_state_t* pt = m.pt
+    cdef int level, rc, k, served
+    cdef tlb_hit_t h
+    cdef uint8_t start = pt.levels
+    cdef addr_t table = pt.cr3
+    cdef uint8_t rights = RIGHTS_TOP
+    cdef int nrec
+    m.stats[MMU_STAT_WALKS] += 1
+    if pt.paging == PAGING_INVERTED:
+        rc = pt_walk_asid(pt, va, access, cpl, <uint16_t>m.asid, res)
+    else:
+        for level in range(2, pt.levels + 1):
+            if m.pwc[level] != NULL and tlb_lookup(m.pwc[level], va, m.asid, &h):
+                start = <uint8_t>(level - 1)
+                table = h.pfn << 12
+                rights = _flags_to_rights(h.flags)
+                m.stats[MMU_STAT_PWC_HITS] += 1
+                break
+        rc = pt_walk_from(pt, va, access, cpl, start, table, rights, res)
+    m.stats[MMU_STAT_WALK_REFS] += res.n_refs
+    nrec = <int>res.n_refs if res.n_refs < WALK_MAX_REFS else WALK_MAX_REFS
+    for k in range(nrec):
+        if m.hier != NULL:
+            served = hier_access(m.hier, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD)
+            if 0 <= served < MMU_MAX_SERVED:
+                m.stats[MMU_STAT_SERVED + served] += 1
+    if rc == WALK_OK:
+        for k in range(nrec):
+            level = res.ref_level[k]
+            if 2 <= level <= MMU_MAX_LEVEL and res.ref_next[k] != 0 and m.pwc[level] != NULL:
+                tlb_insert(m.pwc[level], va, m.asid, pt.level_shift[level], res.ref_next[k] >> 12,
+                           _rights_to_flags(res.ref_rights[k]))
+    return rc
+
+
+cdef int mmu_translate(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, mmu_result_t* out) noexcept nogil:
+    cdef int rc
+    cdef int entry = m.inst_entry if access == ACCESS_EXEC else m.data_entry
+    cdef tlb_t* t
+    cdef const tlb_entry_t* e
+    if entry >= 0:
+        # Another hit in the current run of the entry level?
+        t = m.tlb[entry]
+        if (t.memo_entry >= 0 and t.memo_entry == m.run_entry[entry] and m.run_page[entry] == (va >> 12)
+                and m.run_asid[entry] == m.asid):
+            e = &t.entries[t.memo_entry]
+            if (pt_permitted(m.pt, _flags_to_rights(e.flags), access, cpl)
+                    and not (access == ACCESS_WRITE and not (e.flags & TLB_DIRTY))):
+                m.run_count[entry] += 1
+                out.pa = (e.pfn << 12) | (va & ((<uint64_t>1 << e.shift) - 1))
+                out.shift = e.shift
+                out.error_code = 0
+                return MMU_OK
+    mmu_sync(m)
+    rc = _translate(m, entry, va, access, cpl, out)
+    if rc == MMU_OK and entry >= 0:
+        t = m.tlb[entry]
+        if t.memo_entry >= 0 and t.memo_page == (va >> 12) and t.memo_asid == m.asid:
+            m.run_entry[entry] = t.memo_entry
+            m.run_page[entry] = va >> 12
+            m.run_asid[entry] = m.asid
+    return rc
+
+
+cdef int _translate(mmu_t* m, int l, addr_t va, uint8_t access, uint8_t cpl, mmu_result_t* out) noexcept nogil:
+    # The full translation, from entry level l (-1: walk).
+    cdef int fill[MMU_MAX_TLBS]
+    cdef int nfill = 0, k, rc
+    cdef tlb_hit_t h
+    cdef walk_result_t res
+    cdef bint hit = False
+    cdef uint8_t flags, shift, orig
+    cdef pfn_t base
+    m.stats[MMU_STAT_TRANSLATIONS] += 1
+    while l >= 0:
+        if tlb_lookup(m.tlb[l], va, m.asid, &h):
+            hit = True
+            break
+        fill[nfill] = l
+        nfill += 1
+        l = m.tlb_next[l]
+    if hit:
+        if not pt_permitted(m.pt, _flags_to_rights(h.flags), access, cpl):
+            m.stats[MMU_STAT_FAULTS] += 1
+            _fault_invalidate(m, va)
+            out.error_code = X86_PF_PROT | pt_error_bits(m.pt, access, cpl)
+            return MMU_PF
+        if not (access == ACCESS_WRITE and not (h.flags & TLB_DIRTY)):
+            shift = h.shift
+            if nfill:
+                # Fill the levels above with the page as the page tables map
+                # it (a fractured entry gives back its whole page).
+                orig = m.tlb[l].entries[h.entry].orig_shift
+                base = h.pfn - ((((va & ((<uint64_t>1 << orig) - 1)) >> shift) << shift) >> 12)
+                for k in range(nfill):
+                    tlb_insert(m.tlb[fill[k]], va, m.asid, orig, base, h.flags)
+            out.pa = (h.pfn << 12) | (va & ((<uint64_t>1 << shift) - 1))
+            out.shift = shift
+            out.error_code = 0
+            return MMU_OK
+        # A store through a clean entry: the processor walks to set D.
+        m.stats[MMU_STAT_DIRTY_WALKS] += 1
+        fill[nfill] = l
+        nfill += 1
+    rc = _walk(m, va, access, cpl, &res)
+    if rc != WALK_OK:
+        m.stats[MMU_STAT_FAULTS] += 1
+        _fault_invalidate(m, va)
+        out.error_code = res.error_code
+        return MMU_GP if rc == WALK_GP else MMU_PF
+    flags = _rights_to_flags(res.rights)
+    if res.leaf & PAGE_DIRTY:
+        flags |= TLB_DIRTY
+    if res.leaf & PAGE_GLOBAL:
+        flags |= TLB_GLOBAL
+    base = (res.pa >> res.page_shift << res.page_shift) >> 12
+    for k in range(nfill):
+        tlb_insert(m.tlb[fill[k]], va, m.asid, res.page_shift, base, flags)
+    out.pa = res.pa
+    out.shift = res.page_shift
+    out.error_code = 0
+    return MMU_OK
+
+
+ctypedef struct run_event_t:
+    intp_t index
+    int kind
+    addr_t vaddr
+    uint8_t access
+    int fault
+    uint32_t error_code
+    uint32_t asid
+
+
+ctypedef struct space_table_t:
+    pt_state_t** pts
+    const uint32_t* asids
+    intp_t n
+    bint pcid
+    intp_t last
+
+
+cdef bint _switch(mmu_t* m, space_table_t* sp, uint32_t asid) noexcept nogil:
+    # Make `asid` the current address space (CR3 write); False if unknown.
+    cdef intp_t k, found = -1
+    cdef int j
+    if sp.last >= 0 and sp.asids[sp.last] == asid:
+        found = sp.last
+    else:
+        for k in range(sp.n):
+            if sp.asids[k] == asid:
+                found = k
+                break
+    if found < 0:
+        return False
+    sp.last = found
+    if m.asid != asid or m.pt != sp.pts[found]:
+        mmu_sync(m)
+        if not sp.pcid:
+            # Without PCIDs a CR3 write drops every non-global translation.
+            for j in range(m.ntlbs):
+                tlb_flush_all(m.tlb[j], True)
+            for j in range(2, MMU_MAX_LEVEL + 1):
+                if m.pwc[j] != NULL:
+                    tlb_flush_all(m.pwc[j], False)
+        m.asid = asid
+        m.pt = sp.pts[found]
+    return True
+
+
+cdef inline int _translate_span(mmu_t* m, addr_t va, uint32_t size, uint8_t access, uint8_t cpl,
+                                addr_t* pa1, uint32_t* len1, addr_t* pa2, run_event_t* ev) noexcept nogil:
+    # Translate every page [va, va + size) touches (at most two: size < 4 KiB).
+    cdef mmu_result_t r
+    cdef int rc
+    cdef addr_t last = va + (size - 1)
+    cdef addr_t page_end
+    if last < va:
+        last = <addr_t>0xFFFFFFFFFFFFFFFFULL
+    rc = mmu_translate(m, va, access, cpl, &r)
+    if rc != MMU_OK:
+        ev.vaddr = va
+        ev.access = access
+        ev.fault = rc
+        ev.error_code = r.error_code
+        return rc
+    pa1[0] = r.pa
+    page_end = va | ((<addr_t>1 << r.shift) - 1)
+    if last <= page_end:
+        len1[0] = size
+        return MMU_OK
+    len1[0] = <uint32_t>(page_end - va + 1)
+    rc = mmu_translate(m, page_end + 1, access, cpl, &r)
+    if rc != MMU_OK:
+        ev.vaddr = page_end + 1
+        ev.access = access
+        ev.fault = rc
+        ev.error_code = r.error_code
+        return rc
+    pa2[0] = r.pa
+    return MMU_OK
+
+
+cdef intp_t _run(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, intp_t n,
+                 uint8_t cpl, run_event_t* ev) noexcept nogil:
+    cdef intp_t i
+    cdef const access_t* rec
+    cdef uint8_t kind, access
+    cdef uint32_t size, len1
+    cdef addr_t pa1 = 0, pa2 = 0
+    cdef hier_t* h = m.hier
+    ev.kind = EV_NONE
+    for i in range(start, n):
+        rec = &tr[i]
+        kind = rec.kind
+        if kind == KIND_FLUSH:
+            if h != NULL:
+                hier_access(h, rec.addr, 1, KIND_FLUSH)
+            continue
+        if rec.pid != m.asid or m.pt == NULL:
+            if not _switch(m, sp, rec.pid):
+                ev.kind = EV_NEW_SPACE
+                ev.index = i
+                ev.asid = rec.pid
+                return i
+        size = rec.size if rec.size else 1
+        access = ACCESS_EXEC if kind == KIND_IFETCH else (ACCESS_WRITE if kind == KIND_STORE else ACCESS_READ)
+        if _translate_span(m, rec.addr, size, access, cpl, &pa1, &len1, &pa2, ev) != MMU_OK:
+            ev.kind = EV_FAULT
+            ev.index = i
+            ev.asid = rec.pid
+            return i
+        if kind == KIND_MODIFY:
+            # The store half translates again (and hits, or walks to set D).
+            if _translate_span(m, rec.addr, size, ACCESS_WRITE, cpl, &pa1, &len1, &pa2, ev) != MMU_OK:
+                ev.kind = EV_FAULT
+                ev.index = i
+                ev.asid = rec.pid
+                return i
+        if h != NULL:
+            hier_access(h, pa1, len1, kind)
+            if len1 < size:
+                # The piece on the next page belongs to the same record.
+                h.gst[G_RECORDS] -= 1
+                if kind == KIND_IFETCH:
+                    h.gst[G_INSTRUCTIONS] -= 1
+                hier_access(h, pa2, size - len1, kind)
+    return n
+
+
+# ---------------------------------------------------------------------------
+# Python face
+# ---------------------------------------------------------------------------
+
+#: Names of the MMU's own counters (:meth:`MMU.stats` ``walks`` and totals).
+STAT_NAMES = ("translations", "walks", "walk_cache_hits", "memory_references", "dirty_walks", "faults")
+
+
+def _check_tlb_chain(levels, data_entry, inst_entry):
+    names = [name for name, _, _ in levels]
+    if len(names) != len(set(names)):
+        raise ValueError(f"tlbs: names must be unique, got {names}")
+    if len(names) > MMU_MAX_TLBS:
+        raise ValueError(f"tlbs: at most {MMU_MAX_TLBS} TLB levels, got {len(names)}")
+    for name, tlb, nxt in levels:
+        if not isinstance(tlb, TLB):
+            raise ValueError(f"tlb.{name}: expected a memcore.tlb.TLB, got {tlb!r}")
+        if nxt is not None and nxt not in names:
+            raise ValueError(f"tlb.{name}.next: no TLB named {nxt!r} (TLBs: {', '.join(names)}; "
+                             "omit next for the page walker)")
+    for entry, what in ((data_entry, "data_entry"), (inst_entry, "inst_entry")):
+        if entry is not None and entry not in names:
+            raise ValueError(f"{what}: no TLB named {entry!r} (TLBs: {', '.join(names) or 'none'})")
+    nxt = {name: n for name, _, n in levels}
+    for name in names:
+        seen = [name]
+        node = nxt[name]
+        while node is not None:
+            if node in seen:
+                raise ValueError(f"tlb.{name}.next: TLB levels form a cycle ({' -> '.join(seen + [node])})")
+            seen.append(node)
+            node = nxt[node]
+
+
+cdef class MMU:
+    """A memory-management unit: TLB levels, walk caches and the page walker.
+
+    Parameters
+    ----------
+    tlbs : list of (str, memcore.tlb.TLB, str or None)
+        The TLB levels as ``(name, level, next)``: ``next`` names the level a
+        miss looks up next, None for the page walker.  May be empty (every
+        translation walks).
+    data_entry, inst_entry : str or None
+        The level loads and stores (instruction fetches) look up first; None
+        means they go straight to the walker.
+    paging : str, optional
+        The page-table organisation of the address spaces (one of
+        :data:`memcore.pagetable.PAGING_NAMES`, default ``"x86_64-4level"``).
+    walk_caches : dict, optional
+        Entries of each page-walk cache, by name (``"PDE"``, ``"PDPTE"``,
+        ``"PML4E"``, ``"PML5E"``, those :data:`WALK_CACHES_OF` the paging
+        allows); each is fully associative with LRU replacement.  0 or absent:
+        no such cache.
+    hierarchy : memcore.hierarchy.Hierarchy, optional
+        Where page-walk references go (as 8-byte loads, 4-byte with 2-level
+        paging, entering at the hierarchy's data entry level) and where
+        :meth:`run` sends the physical accesses.  None: walk references are
+        counted but not cached.
+    walk_through_caches : bool, optional
+        Send walk references through `hierarchy` (default True).
+    pcid : bool, optional
+        True (default): translations are tagged with the address space (PCID)
+        and switching spaces flushes nothing; False: switching drops every
+        non-global translation and the walk caches (CR3 write without PCID).
+
+    Attributes
+    ----------
+    tlbs : dict
+        Name -> :class:`memcore.tlb.TLB`, in the order given.
+    walk_caches : dict
+        Name -> :class:`memcore.tlb.TLB` of each walk cache.
+    spaces : dict
+        ASID -> :class:`memcore.pagetable.PageTable` attached.
+    """
+    cdef mmu_t m
+    cdef readonly dict tlbs
+    cdef readonly dict next_level
+    cdef readonly dict walk_caches
+    cdef readonly dict spaces
+    cdef readonly str paging
+    cdef readonly object hierarchy
+    cdef readonly object data_entry, inst_entry
+    cdef readonly bint pcid, walk_through_caches
+    cdef object _stats
+    cdef object _space_pts
+    cdef object _space_asids
+    cdef space_table_t sp
+
+    def __init__(self, tlbs=(), data_entry=None, inst_entry=None, *, paging="x86_64-4level",
+                 walk_caches=None, hierarchy=None, walk_through_caches=True, pcid=True):
+        levels = [(str(name), tlb, None if nxt is None else str(nxt)) for name, tlb, nxt in tlbs]
+        _check_tlb_chain(levels, data_entry, inst_entry)
+        if paging not in PAGING_NAMES:
+            raise ValueError(f"paging: expected one of {', '.join(PAGING_NAMES)}, got {paging!r}")
+        walk_caches = dict(walk_caches or {})
+        allowed = WALK_CACHES_OF[paging]
+        for name, entries in walk_caches.items():
+            if name not in allowed:
+                raise ValueError(f"walk_caches: {paging} paging has no {name} cache "
+                                 f"(it can have {', '.join(allowed) or 'none'})")
+            if not isinstance(entries, (int, np.integer)) or isinstance(entries, bool) or entries < 0:
+                raise ValueError(f"walk_caches: {name} needs a number of entries >= 0, got {entries!r}")
+        if hierarchy is not None and not isinstance(hierarchy, Hierarchy):
+            raise ValueError(f"hierarchy: expected a memcore.hierarchy.Hierarchy, got {hierarchy!r}")
+        self.tlbs = {name: tlb for name, tlb, _ in levels}
+        self.next_level = {name: nxt for name, _, nxt in levels}
+        self.data_entry = data_entry
+        self.inst_entry = inst_entry
+        self.paging = paging
+        self.hierarchy = hierarchy
+        self.walk_through_caches = bool(walk_through_caches)
+        self.pcid = bool(pcid)
+        self.spaces = {}
+        self._stats = np.zeros(MMU_N_STATS, dtype=np.uint64)
+        # The page size of a walk cache is the region one entry at its level
+        # maps; it is fixed by the paging organisation.
+        shifts = _level_shifts(paging)
+        self.walk_caches = {}
+        for name in allowed:
+            entries = int(walk_caches.get(name, 0))
+            if entries:
+                self.walk_caches[name] = TLB(entries, 0, [1 << shifts[WALK_CACHE_LEVELS[name]]], policy="lru")
+        self._space_pts = np.zeros(0, dtype=np.uintp)
+        self._space_asids = np.zeros(0, dtype=np.uint32)
+        self._bind()
+
+    cdef void _bind(self):
+        cdef int k
+        cdef TLB t
+        names = list(self.tlbs)
+        self.m.ntlbs = len(names)
+        for k, name in enumerate(names):
+            t = self.tlbs[name]
+            self.m.tlb[k] = &t.c
+            nxt = self.next_level[name]
+            self.m.tlb_next[k] = -1 if nxt is None else names.index(nxt)
+        self.m.data_entry = -1 if self.data_entry is None else names.index(self.data_entry)
+        self.m.inst_entry = -1 if self.inst_entry is None else names.index(self.inst_entry)
+        for k in range(MMU_MAX_TLBS):
+            self.m.run_entry[k] = -1
+            self.m.run_page[k] = 0
+            self.m.run_asid[k] = 0
+            self.m.run_count[k] = 0
+        for k in range(MMU_MAX_LEVEL + 1):
+            self.m.pwc[k] = NULL
+        for name, t in self.walk_caches.items():
+            self.m.pwc[WALK_CACHE_LEVELS[name]] = &t.c
+        self.m.hier = NULL
+        if self.hierarchy is not None and self.walk_through_caches:
+            self.m.hier = &(<Hierarchy>self.hierarchy).h
+        self.m.entry_size = 4 if self.paging == "i386-2level" else 8
+        self.m.stats = <count_t*>cnp.PyArray_DATA(self._stats)
+        self.m.pt = NULL
+        self.m.asid = 0
+        self.sp.last = -1
+        self.sp.pcid = self.pcid
+        self._bind_spaces()
+
+    cdef void _bind_spaces(self):
+        self.sp.pts = <pt_state_t**>cnp.PyArray_DATA(self._space_pts)
+        self.sp.asids = <const uint32_t*>cnp.PyArray_DATA(self._space_asids)
+        self.sp.n = self._space_asids.shape[0]
+        self.sp.last = -1
+
+    # -- checkpoints ---------------------------------------------------------
+    def __reduce__(self):
+        tlbs = [(name, t, self.next_level[name]) for name, t in self.tlbs.items()]
+        sizes = {name: len(t) for name, t in self.walk_caches.items()}
+        return (_restore_mmu, ((tlbs, self.data_entry, self.inst_entry, self.paging, sizes, self.hierarchy,
+                                self.walk_through_caches, self.pcid),
+                               (dict(self.walk_caches), dict(self.spaces), self._stats.copy())))
+
+    def _restore(self, walk_caches, spaces, stats):
+        for name, t in walk_caches.items():
+            if name not in self.walk_caches or len(t) != len(self.walk_caches[name]):
+                raise ValueError(f"walk_caches: {name} does not match this MMU")
+            self.walk_caches[name] = t
+        self._stats[...] = stats
+        self._bind()
+        for asid, table in spaces.items():
+            self.attach(asid, table)
+
+    # -- address spaces ------------------------------------------------------
+    def attach(self, asid, pagetable):
+        """Give address space `asid` its page table.
+
+        Parameters
+        ----------
+        asid : int
+            Address-space identifier (PCID; the ``pid`` of trace records),
+            0..2**32-1 (0..65535 with the inverted table).
+        pagetable : memcore.pagetable.PageTable
+            Its page table, of this MMU's paging organisation.  With the
+            inverted table every address space shares the one table.
+
+        Raises
+        ------
+        ValueError
+            If the table's organisation is not the MMU's or `asid` is taken.
+        """
+        if not isinstance(pagetable, PageTable):
+            raise ValueError(f"pagetable: expected a memcore.pagetable.PageTable, got {pagetable!r}")
+        if pagetable.paging != self.paging:
+            raise ValueError(f"pagetable: this MMU walks {self.paging} tables, got a {pagetable.paging} one")
+        asid = _check_asid(asid, self.paging)
+        if asid in self.spaces:
+            raise ValueError(f"asid: address space {asid} already has a page table")
+        self.spaces[asid] = pagetable
+        cdef PageTable pt = pagetable
+        self._space_pts = np.append(self._space_pts, np.uintp(<size_t>&pt.st))
+        self._space_asids = np.append(self._space_asids, np.uint32(asid))
+        self._bind_spaces()
+
+    cdef int _enter(self, uint32_t asid) except -1:
+        if not _switch(&self.m, &self.sp, asid):
+            raise ValueError(f"asid: no page table attached for address space {asid}")
+        return 0
+
+    # -- translation -----------------------------------------------------------
+    def translate(self, vaddr, kind=KIND_LOAD, asid=0, cpl=3):
+        """Translate one address; see :meth:`translate_batch`.
+
+        Returns
+        -------
+        Translated
+        """
+        return self.translate_batch(np.array([vaddr], dtype=np.uint64), np.array([kind], dtype=np.uint8),
+                                    asid=asid, cpl=cpl)
+
+    def translate_batch(self, vaddrs, kinds, asid=0, cpl=3):
+        """Translate addresses in order, in one nogil loop, up to the first fault.
+
+        Parameters
+        ----------
+        vaddrs : array_like of uint64
+            Virtual addresses.
+        kinds : array_like of int or int
+            Access kind of each (0 ifetch, 1 load, 2 store, 3 modify: a load
+            then a store), or one kind for all.
+        asid : int, optional
+            The address space (must be attached).
+        cpl : int, optional
+            Privilege level 0..3 (3, user, by default).
+
+        Returns
+        -------
+        Translated
+            ``count == len(vaddrs)`` when every address translated; else the
+            fault of address ``count`` (``paddrs[count:]`` are 0).  The fault
+            has invalidated the TLB and walk-cache entries for that address;
+            resume with ``vaddrs[count:]`` once it is handled.
+
+        Raises
+        ------
+        ValueError
+            On a kind outside 0..3, a bad `cpl`, or an unattached `asid`.
+        """
+        cdef cnp.ndarray va = np.ascontiguousarray(vaddrs, dtype=np.uint64).reshape(-1)
+        cdef intp_t n = va.shape[0]
+        raw = np.asarray(kinds)
+        if raw.ndim == 0:
+            raw = np.full(n, raw)
+        raw = raw.reshape(-1)
+        if raw.shape[0] != n:
+            raise ValueError(f"kinds: {raw.shape[0]} kinds for {n} addresses")
+        if n and (raw.min() < 0 or raw.max() > KIND_MODIFY):
+            raise ValueError("kinds: values must be 0 (ifetch), 1 (load), 2 (store) or 3 (modify)")
+        cdef cnp.ndarray kd = np.ascontiguousarray(raw, dtype=np.uint8)
+        cdef uint8_t c = _check_cpl(cpl)
+        self._enter(_check_asid(asid, self.paging))
+        paddrs = np.zeros(n, dtype=np.uint64)
+        cdef uint64_t* out = <uint64_t*>cnp.PyArray_DATA(paddrs)
+        cdef const uint64_t* v = <const uint64_t*>cnp.PyArray_DATA(va)
+        cdef const uint8_t* k = <const uint8_t*>cnp.PyArray_DATA(kd)
+        cdef intp_t i = 0
+        cdef int rc = MMU_OK
+        cdef mmu_result_t r
+        cdef uint8_t access
+        with nogil:
+            while i < n:
+                access = ACCESS_EXEC if k[i] == KIND_IFETCH else (
+                    ACCESS_WRITE if k[i] == KIND_STORE else ACCESS_READ)
+                rc = mmu_translate(&self.m, v[i], access, c, &r)
+                if rc == MMU_OK and k[i] == KIND_MODIFY:
+                    rc = mmu_translate(&self.m, v[i], ACCESS_WRITE, c, &r)
+                if rc != MMU_OK:
+                    break
+                out[i] = r.pa
+                i += 1
+            mmu_sync(&self.m)
+        if rc == MMU_OK:
+            return Translated(paddrs, int(n), None, 0, None)
+        return Translated(paddrs, int(i), _FAULT_NAMES[rc], int(r.error_code), int(v[i]))
+
+    def invlpg(self, vaddr, asid=0):
+        """INVLPG in address space `asid`.
+
+        Invalidates the translations of the page holding `vaddr` in every
+        TLB level (that ASID's and global entries) and every walk-cache entry
+        of that ASID.
+        """
+        self._enter(_check_asid(asid, self.paging))
+        mmu_invlpg(&self.m, _check_u64(vaddr, "vaddr"))
+
+    def flush_asid(self, asid):
+        """Invalidate the non-global translations of `asid` everywhere (INVPCID single-context)."""
+        cdef uint32_t a = _check_asid(asid, self.paging)
+        cdef int k
+        for k in range(self.m.ntlbs):
+            tlb_flush_asid(self.m.tlb[k], a)
+        for k in range(2, MMU_MAX_LEVEL + 1):
+            if self.m.pwc[k] != NULL:
+                tlb_flush_asid(self.m.pwc[k], a)
+
+    def flush_all(self, keep_global=False):
+        """Invalidate every translation (``keep_global``: all but the global ones) and the walk caches."""
+        cdef int k
+        for k in range(self.m.ntlbs):
+            tlb_flush_all(self.m.tlb[k], bool(keep_global))
+        for k in range(2, MMU_MAX_LEVEL + 1):
+            if self.m.pwc[k] != NULL:
+                tlb_flush_all(self.m.pwc[k], False)
+
+    # -- trace replay ------------------------------------------------------------
+    def run(self, trace, on_event=None, cpl=3):
+        """Replay a trace of virtual accesses through the MMU and its hierarchy.
+
+        Each record is translated in the address space of its ``pid`` (once
+        per page it touches; a modify for its load and again for its store),
+        then its physical bytes go through the hierarchy (a record split by a
+        page boundary goes as two pieces of one record).  Flush records go
+        straight to the hierarchy.  Everything runs in one nogil loop that
+        returns to Python only for an event: a fault, or a record whose
+        address space has no page table yet.
+
+        Parameters
+        ----------
+        trace : numpy.ndarray
+            Records of :data:`memcore.access.ACCESS_DTYPE`.
+        on_event : callable, optional
+            Called with each :class:`RunEvent`; it must resolve it (map the
+            page, :meth:`attach` the address space) and return, and the
+            replay resumes at the event's record, which starts over (its TLB
+            lookups and walk are counted again, as a restarted instruction's
+            are).  It may raise to stop.  Without it the first event raises.
+        cpl : int, optional
+            Privilege level of the accesses (3).
+
+        Returns
+        -------
+        int
+            Number of events handled.
+
+        Raises
+        ------
+        ValueError
+            If a record has an unknown kind (nothing is replayed then), or an
+            event occurs without `on_event`, or `on_event` leaves it
+            unresolved (the same event again at once).
+        """
+        if not isinstance(trace, np.ndarray) or trace.dtype != ACCESS_DTYPE:
+            raise ValueError("trace: expected a numpy array of memcore.access.ACCESS_DTYPE records")
+        tr = np.ascontiguousarray(trace).reshape(-1)
+        if tr.shape[0] == 0:
+            return 0
+        kinds = tr["kind"]
+        if kinds.max() > KIND_FLUSH:
+            bad = int(np.argmax(kinds > KIND_FLUSH))
+            raise ValueError(f"trace: record {bad} has unknown kind {int(kinds[bad])}")
+        cdef uint8_t c = _check_cpl(cpl)
+        cdef intp_t start = 0
+        events = 0
+        last = None
+        while True:
+            ev = self._run_from(tr, start, c)
+            if ev is None:
+                return events
+            if on_event is None:
+                raise ValueError(f"trace: record {ev.index}: {_describe(ev)} and no on_event handler")
+            if ev == last:
+                raise ValueError(f"trace: record {ev.index}: {_describe(ev)} again after on_event handled it")
+            on_event(ev)
+            events += 1
+            last = ev
+            start = ev.index
+
+    cdef object _run_from(self, tr, intp_t start, uint8_t cpl):
+        cdef const access_t* p = <const access_t*>cnp.PyArray_DATA(tr)
+        cdef intp_t n = tr.shape[0]
+        cdef run_event_t ev
+        with nogil:
+            _run(&self.m, &self.sp, p, start, n, cpl, &ev)
+            mmu_sync(&self.m)
+        if ev.kind == EV_NONE:
+            return None
+        if ev.kind == EV_NEW_SPACE:
+            return RunEvent(int(ev.index), "new_space", None, None, None, 0, int(ev.asid))
+        return RunEvent(int(ev.index), "fault", int(ev.vaddr), _ACCESS_NAMES[ev.access],
+                        _FAULT_NAMES[ev.fault], int(ev.error_code), int(ev.asid))
+
+    # -- statistics ---------------------------------------------------------------
+    def stats(self):
+        """Return every counter as plain data.
+
+        Returns
+        -------
+        dict
+            ``translations``; ``tlbs`` (name -> the level's
+            :meth:`~memcore.tlb.TLB.stats`); ``walks``: ``count``,
+            ``walk_cache_hits`` (walks that started below the root thanks to
+            a walk cache), ``memory_references`` (entries read),
+            ``dirty_walks`` (walks made to set a dirty bit), ``served`` (walk
+            references per cache level name and ``memory``, when they go
+            through the hierarchy), ``cache_hits`` and ``cache_misses`` (those
+            served by a cache / by memory), ``caches`` (name -> each walk
+            cache's statistics); ``faults``.
+        """
+        s = self._stats
+        served = {}
+        hits = misses = 0
+        if self.m.hier != NULL:
+            names = list(self.hierarchy.level_names)
+            for i, name in enumerate(names):
+                served[name] = int(s[MMU_STAT_SERVED + i])
+                hits += served[name]
+            served["memory"] = misses = int(s[MMU_STAT_SERVED + len(names)])
+        return {
+            "translations": int(s[MMU_STAT_TRANSLATIONS]),
+            "tlbs": {name: t.stats() for name, t in self.tlbs.items()},
+            "walks": {
+                "count": int(s[MMU_STAT_WALKS]),
+                "walk_cache_hits": int(s[MMU_STAT_PWC_HITS]),
+                "memory_references": int(s[MMU_STAT_WALK_REFS]),
+                "dirty_walks": int(s[MMU_STAT_DIRTY_WALKS]),
+                "served": served,
+                "cache_hits": hits,
+                "cache_misses": misses,
+                "caches": {name: t.stats() for name, t in self.walk_caches.items()},
+            },
+            "faults": int(s[MMU_STAT_FAULTS]),
+        }
+
+    def reset_stats(self):
+        """Zero the MMU's, its TLBs' and its walk caches' counters."""
+        self._stats[...] = 0
+        for t in list(self.tlbs.values()) + list(self.walk_caches.values()):
+            t.reset_stats()
+
+    def __repr__(self):
+        chain = ", ".join(f"{n}->{self.next_level[n] or 'walk'}" for n in self.tlbs)
+        return (f"MMU({self.paging}, tlbs=[{chain}], walk_caches={ {n: len(t) for n, t in self.walk_caches.items()} },"
+                f" spaces={len(self.spaces)})")
+
+
+def _restore_mmu(args, state):
+    tlbs, data_entry, inst_entry, paging, sizes, hierarchy, through, pcid = args
+    mmu = MMU(tlbs, data_entry, inst_entry, paging=paging, walk_caches=sizes, hierarchy=hierarchy,
+              walk_through_caches=through, pcid=pcid)
+    mmu._restore(*state)
+    return mmu
+
+
+def _describe(ev):
+    if ev.kind == "new_space":
+        return f"address space {ev.asid} has no page table"
+    return f"{ev.fault} (error code {ev.error_code:#x}) on {ev.access} of {ev.vaddr:#x} in address space {ev.asid}"
+
+
+def _level_shifts(paging):
+    # Shift of the region one entry of each level maps (index = level).
+    if paging == "i386-2level":
+        return {1: 12, 2: 22}
+    if paging == "i386-pae":
+        return {1: 12, 2: 21, 3: 30}
+    if paging == "inverted":
+        return {1: 12}
+    return {lv: 12 + 9 * (lv - 1) for lv in range(1, 6)}
+
+
+def _check_u64(x, name):
+    if not isinstance(x, (int, np.integer)) or isinstance(x, bool) or not 0 <= int(x) < 1 << 64:
+        raise ValueError(f"{name}: expected an integer in 0..2**64-1, got {x!r}")
+    return int(x)
+
+
+def _check_asid(asid, paging):
+    top = 1 << (16 if paging == "inverted" else 32)
+    if not isinstance(asid, (int, np.integer)) or isinstance(asid, bool) or not 0 <= int(asid) < top:
+        raise ValueError(f"asid: expected an integer in 0..{top - 1}, got {asid!r}")
+    return int(asid)
+
+
+def _check_cpl(cpl):
+    if not isinstance(cpl, (int, np.integer)) or isinstance(cpl, bool) or not 0 <= int(cpl) <= 3:
+        raise ValueError(f"cpl: expected 0..3, got {cpl!r}")
+    return int(cpl)
