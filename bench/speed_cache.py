@@ -9,10 +9,11 @@ TRACE is a ``.npy`` access array or a lackey text file (see
 data records are used.  Prints, best of three runs, wall-clock and process
 CPU rates for one level (32 KiB 8-way, LRU, write-back, write-allocate), the
 three-level hierarchy (+ 256 KiB 4-way L2, 8 MiB 16-way L3) and the
-end-to-end replay of the ``.npy`` file from disk, next to the minimal C LRU
-loop of ``bench/minimal_lru.c`` compiled with ``gcc -O3`` and run on the same
-records (the yardstick: on a busy machine every figure drops, the ratio to
-the yardstick much less).
+end-to-end replay of the ``.npy`` file from disk, next to the two minimal C
+LRU loops of ``bench/minimal_lru.c`` (use stamps without early exit, and
+recency-ordered sets with early exit) compiled with ``gcc -O3`` and run on
+the same records (the yardsticks: on a busy machine every figure drops, the
+ratio to the yardsticks much less).
 """
 import argparse
 import os
@@ -56,9 +57,9 @@ def minimal_c(npy_path, workdir):
         return None
     exe = os.path.join(workdir, "minimal_lru")
     subprocess.run([gcc, "-O3", "-o", exe, os.path.join(HERE, "minimal_lru.c")], check=True)
-    n, misses, cpu = subprocess.run([exe, npy_path], check=True, capture_output=True,
-                                    text=True).stdout.split()
-    return int(n), int(misses), float(cpu)
+    n, misses, cpu, cpu_mtf = subprocess.run([exe, npy_path], check=True, capture_output=True,
+                                             text=True).stdout.split()
+    return int(n), int(misses), float(cpu), float(cpu_mtf)
 
 
 def main(argv=None):
@@ -87,10 +88,12 @@ def main(argv=None):
         print(f"{name:22s} {n / w / 1e6:7.1f} M rec/s wall {n / c / 1e6:7.1f} cpu "
               f"(target {TARGETS[name]})  {note}")
     if yard:
-        yn, ymiss, ycpu = yard
-        print(f"{'minimal C LRU loop':22s} {'':20s}{yn / ycpu / 1e6:7.1f} cpu  misses {ymiss}")
+        yn, ymiss, ycpu, ymtf = yard
+        print(f"{'C LRU loop, stamps':22s} {'':20s}{yn / ycpu / 1e6:7.1f} cpu  misses {ymiss}")
+        print(f"{'C LRU loop, MRU-first':22s} {'':20s}{yn / ymtf / 1e6:7.1f} cpu  (early exit)")
         for name, w, c, _ in rows:
-            print(f"  {name}: {ycpu / c * 100:.0f} % of the minimal C loop's speed (cpu)")
+            print(f"  {name}: {ycpu / c * 100:.0f} % of the stamp loop's speed, "
+                  f"{ymtf / c * 100:.0f} % of the MRU-first loop's (cpu)")
 
 
 if __name__ == "__main__":

@@ -39,27 +39,40 @@ cdef enum:
 
 # ---------------------------------------------------------------- one level
 
-cdef inline intp_t _scan_n(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Branch-free search of one set: the way holding `line`, or -1.
-    cdef intp_t w, found = -1
-    for w in range(ways):
-        if tags[w] == line:
-            found = w
-    return found
+cdef extern from "memcore/_cachefast.h" nogil:
+    # The way of `line` in a set of `ways` tags, or -1 (SSE2 compares for
+    # 2, 4, 8 and 16 ways; see the header).
+    intp_t _scan "mc_scan"(const uint64_t* tags, intp_t ways, uint64_t line)
+    intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
+    intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
+                                        uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
+                                        intp_t ways, unsigned bits, unsigned kmax,
+                                        uint64_t* clk, uint64_t* stores, int* missed)
+    ctypedef struct mc_lru_level_t:
+        uint64_t* tags
+        uint64_t* repl
+        uint8_t* dirty
+        uint8_t* valid
+        uint64_t* st
+        uint64_t* ctl
+        uint64_t* gst
+        uint64_t set_mask
+        intp_t ways
+        unsigned bits
+    intp_t _lru_run "mc_lru_run"(const mc_lru_level_t* L, const void* r, intp_t n,
+                                 uint64_t rec0, uint64_t* clk, uint64_t* stores,
+                                 uint64_t* misses)
+    unsigned _max_kind "mc_max_kind"(const void* r, intp_t n)
+    enum:
+        MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
+        MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
+        MC_G_MEM_READS, MC_G_MEM_WRITES
 
-
-cdef inline intp_t _scan(const uint64_t* tags, intp_t ways, uint64_t line) noexcept nogil:
-    # Constant trip counts for the usual associativities, so the compiler
-    # unrolls the scan.
-    if ways == 8:
-        return _scan_n(tags, 8, line)
-    if ways == 4:
-        return _scan_n(tags, 4, line)
-    if ways == 16:
-        return _scan_n(tags, 16, line)
-    if ways == 2:
-        return _scan_n(tags, 2, line)
-    return _scan_n(tags, ways, line)
+# The header's copy of the counter indices must be this module's.
+assert (MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV, MC_S_DIRTY_EV,
+        MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC, MC_G_MEM_READS, MC_G_MEM_WRITES) == (
+        S_RECORDS, S_RMISSES, S_WMISSES, S_FILLS, S_CLEAN_EV, S_DIRTY_EV,
+        S_WRITEBACKS, CTL_CLOCK, CTL_LAST_REC, G_MEM_READS, G_MEM_WRITES), "_cachefast.h"
 
 
 cdef inline intp_t _lookup(level_t* L, uint64_t line) noexcept nogil:
@@ -650,33 +663,79 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     cdef uint64_t d_mask = D.set_mask
     cdef intp_t d_ways = D.ways
     cdef int d_pol = D.policy
+    cdef bint d_stamp = d_pol == POL_LRU or d_pol == POL_MRU
     cdef uint8_t d_kmax = KIND_STORE - 1 if D.write_back else KIND_LOAD - 1
     cdef uint64_t d_clk
     cdef count_t fast[4]
     cdef count_t n_ld = 0, n_st = 0
+    cdef uint64_t k_st, k_ms
+    cdef int k_miss = 0
+    cdef uint64_t g0 = h.gst[G_RECORDS]
+    cdef mc_lru_level_t ll
+    cdef bint alone = (d_pol == POL_LRU and D.write_back and D.write_allocate
+                       and h.incl[h.data_entry] == INC_NON
+                       and h.next[h.data_entry] >= h.n_levels)
+    cdef intp_t k
     cdef uint8_t d
     if h.compat != COMPAT_DEFAULT and h.compat != COMPAT_DINERO:
         _run_compat(h, tr, n)
         return
     fast[0] = fast[1] = fast[2] = fast[3] = 0
     d_clk = D.ctl[CTL_CLOCK]
-    for i in range(n):
+    i = 0
+    # `alone`: one LRU write-back write-allocate level with memory below;
+    # the whole single-line load/store stream, misses too, runs in C.
+    ll.tags = D.tags
+    ll.repl = D.repl
+    ll.dirty = D.dirty
+    ll.valid = D.valid
+    ll.st = D.st
+    ll.ctl = D.ctl
+    ll.gst = h.gst
+    ll.set_mask = D.set_mask
+    ll.ways = D.ways
+    ll.bits = bits
+    while i < n:
+        if alone:
+            k_st = k_ms = 0
+            k = _lru_run(&ll, tr + i, n - i, g0 + <uint64_t>i, &d_clk, &k_st, &k_ms)
+            n_st += k_st
+            n_ld += <count_t>k - k_st - k_ms
+            fast[3] += k_ms
+            i += k
+            if i >= n:
+                break
+        elif d_stamp:
+            # Runs of hits at a stamp-policy entry level: the tight C loop.
+            k_st = 0
+            k = _stamp_hits(tr + i, n - i, d_tags, d_repl, d_dirty, d_mask, d_ways,
+                            bits, d_kmax, &d_clk, &k_st, &k_miss)
+            n_st += k_st
+            n_ld += <count_t>k - k_st
+            i += k
+            if i >= n:
+                break
         r = tr + i
+        i += 1
         kind = r.kind
         addr = r.addr
         line = addr >> bits
         last = (addr + (r.size - 1 if r.size else 0)) >> bits
         # One well-predicted branch: a load, or a store to a write-back
-        # level, within one line (bitwise & so no short-circuit branches).
-        if (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
-            base = <intp_t>(line & d_mask) * d_ways
-            w = _scan(d_tags + base, d_ways, line)
+        # level, within one line (bitwise & so no short-circuit branches);
+        # or such a record the C loop already found missing.
+        if k_miss | (<uint8_t>(kind - 1) <= d_kmax) & (line == last) & (last >= line):
+            w = -1
+            if not k_miss:
+                base = <intp_t>(line & d_mask) * d_ways
+                w = _scan8(d_tags + base, line) if d_ways == 8 else _scan(d_tags + base, d_ways, line)
+            k_miss = 0
             if w >= 0:
                 slot = base + w
                 n_ld += kind == KIND_LOAD
                 n_st += kind == KIND_STORE
                 d_dirty[slot] |= kind == KIND_STORE
-                if d_pol == POL_LRU or d_pol == POL_MRU:
+                if d_stamp:
                     d_clk += 1
                     d_repl[slot] = d_clk
                 elif d_pol == POL_SRRIP:
@@ -819,10 +878,11 @@ def as_trace(trace):
     cdef const access_t[::1] tr = arr
     cdef intp_t i, n = tr.shape[0], bad = -1
     with nogil:
-        for i in range(n):
-            if tr[i].kind >= N_KINDS:
-                bad = i
-                break
+        if n and _max_kind(&tr[0], n) >= N_KINDS:
+            for i in range(n):
+                if tr[i].kind >= N_KINDS:
+                    bad = i
+                    break
     if bad >= 0:
         raise ValueError(f"trace: record {bad} has unknown kind {tr[bad].kind} (kinds are 0..4)")
     return arr
