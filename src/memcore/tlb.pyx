@@ -203,6 +203,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef int s
     cdef intp_t a, set_, first, i, way, victim, invalid, oldest
     cdef uint64_t vpn, oldest_stamp
+    cdef bint older
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
@@ -243,9 +244,11 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
             e.orig_shift = <uint8_t>shift
             _touch(t, first + way)
             return s
-        elif e.stamp < oldest_stamp:
-            oldest = way
-            oldest_stamp = e.stamp
+        else:
+            # Select without a branch: which way is older is unpredictable.
+            older = e.stamp < oldest_stamp
+            oldest = way if older else oldest
+            oldest_stamp = e.stamp if older else oldest_stamp
     if invalid >= 0:
         victim = invalid
     else:
