@@ -94,6 +94,10 @@ ctypedef struct tlb_t:
     intp_t memo_entry
     uint64_t memo_page
     uint32_t memo_asid
+    # Bit s set: the level may hold a valid entry of page size 1 << s (a
+    # superset: set by every fill, recomputed when a flush scans the pool).
+    # Derived state: searches skip the sizes it rules out, nothing more.
+    uint64_t live_shifts
 
 
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.

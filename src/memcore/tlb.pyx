@@ -115,7 +115,7 @@ cdef inline intp_t _find(const tlb_t* t, addr_t vaddr, uint32_t asid) noexcept n
     cdef const tlb_entry_t* e
     for a in range(t.narrays):
         arr = &t.arrays[a]
-        m = arr.shifts
+        m = arr.shifts & t.live_shifts
         while m:
             s = memcore_ctz64(m)
             m &= m - 1
@@ -203,6 +203,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef int s
     cdef intp_t a, set_, first, i, way, victim, invalid, oldest
     cdef uint64_t vpn, oldest_stamp
+    cdef bint older
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
@@ -243,9 +244,11 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
             e.orig_shift = <uint8_t>shift
             _touch(t, first + way)
             return s
-        elif e.stamp < oldest_stamp:
-            oldest = way
-            oldest_stamp = e.stamp
+        else:
+            # Select without a branch: which way is older is unpredictable.
+            older = e.stamp < oldest_stamp
+            oldest = way if older else oldest
+            oldest_stamp = e.stamp if older else oldest_stamp
     if invalid >= 0:
         victim = invalid
     else:
@@ -273,16 +276,32 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         if t.policy == TLB_PLRU:
             _plru_touch(t, arr, set_, victim)
     t.stats[TLB_STAT_FILLS] += 1
+    t.live_shifts |= (<uint64_t>1) << s
     return s
+
+
+cdef uint64_t _live_shifts(const tlb_t* t) noexcept nogil:
+    # The page sizes of the valid entries.
+    cdef intp_t i
+    cdef uint64_t live = 0
+    for i in range(t.nentries):
+        if t.entries[i].flags & TLB_VALID:
+            live |= (<uint64_t>1) << (t.entries[i].shift & 63)
+    return live
 
 
 cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
     cdef intp_t i, n = 0
+    cdef uint64_t live = 0
     t.memo_entry = -1
     for i in range(t.nentries):
-        if (t.entries[i].flags & TLB_VALID) and not (keep_global and (t.entries[i].flags & TLB_GLOBAL)):
-            t.entries[i].flags = 0
-            n += 1
+        if t.entries[i].flags & TLB_VALID:
+            if keep_global and (t.entries[i].flags & TLB_GLOBAL):
+                live |= (<uint64_t>1) << (t.entries[i].shift & 63)
+            else:
+                t.entries[i].flags = 0
+                n += 1
+    t.live_shifts = live
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
 
@@ -337,6 +356,8 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
                 s = memcore_ctz64(m)
                 m &= m - 1
                 first = _set_first(&t.arrays[a], vaddr, s)
+                if not ((t.live_shifts >> s) & 1):
+                    continue
                 n += _invalidate_covering(t, first, first + t.arrays[a].ways, vaddr, asid, include_global)
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
@@ -544,6 +565,7 @@ cdef class TLB:
         self.c.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.c.policy = POLICIES.index(self.policy)
         self.c.memo_entry = -1
+        self.c.live_shifts = _live_shifts(&self.c)
         self.c.shifts = 0
         for s in range(64):
             self.c.array_of_shift[s] = -1
@@ -573,6 +595,7 @@ cdef class TLB:
             raise ValueError("state: a valid entry names an array or page size this TLB does not have")
         self._entries[...] = entries
         self.c.memo_entry = -1
+        self.c.live_shifts = _live_shifts(&self.c)
         self._plru[...] = plru
         self._regs[...] = regs
         self._stats[...] = stats
