@@ -867,7 +867,8 @@ def _check_u64(x, name):
 
 
 def _check_asid(asid, paging):
-    top = 1 << (16 if paging == "inverted" else 32)
+    # Python ints on purpose: a C ``1 << 32`` would overflow an int.
+    top = 0x10000 if paging == "inverted" else 0x100000000
     if not isinstance(asid, (int, np.integer)) or isinstance(asid, bool) or not 0 <= int(asid) < top:
         raise ValueError(f"asid: expected an integer in 0..{top - 1}, got {asid!r}")
     return int(asid)
