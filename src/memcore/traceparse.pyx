@@ -273,11 +273,8 @@ cdef inline const uint8_t* lackey_fast(const uint8_t* p, const uint8_t* end, acc
     # trailing blanks and no banner.  Returns the start of the next line, or
     # NULL to let lackey_line (the full grammar) decide.
     cdef uint8_t c
-    cdef uint64_t a = 0, v = 0
-    cdef int8_t d
-    cdef const uint8_t* start
-    while p < end and (p[0] == 32 or p[0] == 9):
-        p += 1
+    cdef uint64_t a, v
+    p = skip_ws(p, end)
     if p >= end:
         return NULL
     c = LACKEY_KIND[p[0]]
@@ -286,27 +283,11 @@ cdef inline const uint8_t* lackey_fast(const uint8_t* p, const uint8_t* end, acc
     p += 1
     if p >= end or not is_ws(p[0]):
         return NULL
-    while p < end and (p[0] == 32 or p[0] == 9):
-        p += 1
-    start = p
-    while p < end:
-        d = HEX_DIGIT[p[0]]
-        if d < 0:
-            break
-        if a >> 60:
-            return NULL
-        a = (a << 4) | <uint64_t>d
-        p += 1
-    if p == start or p >= end or p[0] != 44:
+    p = parse_hex(skip_ws(p, end), end, &a)
+    if p == NULL or p >= end or p[0] != 44:
         return NULL
-    p += 1
-    start = p
-    while p < end and p[0] >= 48 and p[0] <= 57:
-        v = v * 10 + (p[0] - 48)
-        if v > MAX_RECORD_SIZE:
-            return NULL
-        p += 1
-    if p == start or v == 0 or p >= end or p[0] != 10:
+    p = parse_dec(p + 1, end, MAX_RECORD_SIZE, &v)
+    if p == NULL or v == 0 or p >= end or p[0] != 10:
         return NULL
     rec.kind = c
     rec.addr = a
@@ -319,44 +300,23 @@ cdef inline const uint8_t* din_fast(const uint8_t* p, const uint8_t* end, access
     # The common case only: [ws] LABEL ws+ [0x]HEX [ws+ DEC] LF with a
     # one-digit label other than 3, no CR and no comment.  Returns the start
     # of the next line, or NULL to let din_line (the full grammar) decide.
-    cdef uint64_t a = 0, v = DIN_DEFAULT_SIZE
+    cdef uint64_t a, v = DIN_DEFAULT_SIZE
     cdef uint8_t label
-    cdef int8_t d
-    cdef const uint8_t* start
-    while p < end and (p[0] == 32 or p[0] == 9):
-        p += 1
+    p = skip_ws(p, end)
     if end - p < 3 or p[0] < 48 or p[0] > 52 or p[0] == 51 or not is_ws(p[1]):
         return NULL
     label = p[0] - 48
-    p += 2
-    while p < end and (p[0] == 32 or p[0] == 9):
-        p += 1
+    p = skip_ws(p + 2, end)
     if end - p >= 3 and p[0] == 48 and (p[1] == 120 or p[1] == 88):
         p += 2
-    start = p
-    while p < end:
-        d = HEX_DIGIT[p[0]]
-        if d < 0:
-            break
-        if a >> 60:
-            return NULL
-        a = (a << 4) | <uint64_t>d
-        p += 1
-    if p == start or p >= end:
+    p = parse_hex(p, end, &a)
+    if p == NULL or p >= end:
         return NULL
     if p[0] != 10:
         if not is_ws(p[0]):
             return NULL
-        while p < end and (p[0] == 32 or p[0] == 9):
-            p += 1
-        start = p
-        v = 0
-        while p < end and p[0] >= 48 and p[0] <= 57:
-            v = v * 10 + (p[0] - 48)
-            if v > MAX_RECORD_SIZE:
-                return NULL
-            p += 1
-        if p == start or v == 0 or p >= end or p[0] != 10:
+        p = parse_dec(skip_ws(p, end), end, MAX_RECORD_SIZE, &v)
+        if p == NULL or v == 0 or p >= end or p[0] != 10:
             return NULL
     rec.kind = DIN_KIND[label]
     rec.addr = a
