@@ -1431,9 +1431,7 @@ cdef class BuddyAllocator:
         -------
         tuple of numpy.ndarray
         """
-        heads = np.flatnonzero(self.pages["flags"] & PG_HEAD)
-        return (heads.astype(np.int64) + self.z.base_pfn, self.pages["order"][heads].astype(np.int64),
-                self.pages["migratetype"][heads].astype(np.int64))
+        return self._blocks_flagged(PG_HEAD)
 
     def free_blocks(self):
         """Free blocks: ``(pfns, orders, migratetypes)`` arrays, by pfn.
@@ -1442,7 +1440,10 @@ cdef class BuddyAllocator:
         -------
         tuple of numpy.ndarray
         """
-        heads = np.flatnonzero(self.pages["flags"] & PG_BUDDY)
+        return self._blocks_flagged(PG_BUDDY)
+
+    def _blocks_flagged(self, flag):
+        heads = np.flatnonzero(self.pages["flags"] & flag)
         return (heads.astype(np.int64) + self.z.base_pfn, self.pages["order"][heads].astype(np.int64),
                 self.pages["migratetype"][heads].astype(np.int64))
 
