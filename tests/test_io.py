@@ -77,3 +77,16 @@ def test_epoll_accounting_and_close_of_instance():
     ep2 = p.epoll_create1()
     with pytest.raises(ValueError, match="timeout"):
         p.epoll_wait(ep2, 1, timeout=5)
+
+
+def test_nested_epoll_is_refused_not_mismodelled():
+    # Linux allows an epoll fd inside another; the model does not model the
+    # nested wake-ups, so it refuses clearly and leaves the outer set unchanged.
+    p = Process()
+    outer, inner = p.epoll_create(), p.epoll_create()
+    with pytest.raises(NotImplementedError, match="nested epoll"):
+        p.epoll_ctl(outer, EPOLL_CTL_ADD, inner, EPOLLIN)
+    r, w = p.pipe()
+    p.epoll_ctl(outer, EPOLL_CTL_ADD, r, EPOLLIN)
+    p.write(w, b"x")
+    assert [fd for fd, _ in p.epoll_wait(outer, 8)] == [r]
