@@ -753,6 +753,8 @@ cdef inline void _prefetch_below(hier_t* h, int li, uint64_t line) noexcept nogi
         L = h.lv[li]
         base = <intp_t>(line & L.set_mask) * L.ways
         _prefetch_set(L.tags, L.repl, base, L.ways)
+        _prefetch_bytes(L.dirty + base)
+        _prefetch_bytes(L.valid + base)
         li = h.next[li]
 
 
