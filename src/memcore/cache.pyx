@@ -915,6 +915,18 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
 
 # ------------------------------------------------------------ Python face
 
+def _host_lines(n, dtype, fill):
+    # A 1-d array of n items filled with `fill` that starts on a 64-byte
+    # boundary, so that a set of a power-of-two number of ways occupies as
+    # few host cache lines as it can (one 8-way set of tags: one line).
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(n * itemsize + 64, dtype=np.uint8)
+    skip = -raw.ctypes.data % 64
+    out = raw[skip:skip + n * itemsize].view(dtype)
+    out[...] = fill
+    return out
+
+
 def _is_pow2(x):
     return x > 0 and (x & (x - 1)) == 0
 
@@ -1149,10 +1161,10 @@ cdef class Cache:
         self.write_allocate = cfg["write_allocate"]
         self.seed = cfg["seed"]
         n = self.sets * self.ways
-        self.tags = np.full(n, _INVALID, dtype=np.uint64)
-        self.repl = np.full(n, _RRPV_MAX if self.policy == "srrip" else 0, dtype=np.uint64)
-        self.dirty = np.zeros(n, dtype=np.uint8)
-        self.valid = np.zeros(n, dtype=np.uint8)
+        self.tags = _host_lines(n, np.uint64, _INVALID)
+        self.repl = _host_lines(n, np.uint64, _RRPV_MAX if self.policy == "srrip" else 0)
+        self.dirty = _host_lines(n, np.uint8, 0)
+        self.valid = _host_lines(n, np.uint8, 0)
         self.counters = np.zeros(N_STATS, dtype=np.uint64)
         self.ctl = np.zeros(N_CTL, dtype=np.uint64)
         self.ctl[CTL_RNG] = self.seed
