@@ -417,26 +417,43 @@ cdef enum:
 
 cdef int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
     # _d_read (op _F_LOAD/_F_FETCH) or _d_write (_F_STORE/_F_WRITEBACK) of an
-    # all-LRU hierarchy: the level that served it (n_levels: memory).
+    # all-LRU hierarchy: the level that served it (n_levels: memory).  The
+    # levels are looked up going down until one holds the line (a store's
+    # miss reads the line from below; a write-back's does not), then the
+    # levels that missed are filled going up, the deepest first, as the
+    # recursion of _d_read/_d_write does.
     cdef level_t* L
     cdef intp_t base, w
-    cdef int served
-    if li >= h.n_levels:
-        h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
-        return li
-    L = h.lv[li]
-    w = _f_find(h, L, line, &base)
-    if w >= 0:
-        L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
-        _f_hit(L, base + w)
-        if op >= _F_STORE:
-            L.dirty[base + w] = 1
-        return li
-    L.st[S_WMISSES if op >= _F_STORE else (S_IMISSES if op == _F_FETCH else S_RMISSES)] += 1
-    served = li
-    if op != _F_WRITEBACK:
-        served = _f_ref(h, h.next[li], line, _F_FETCH if op == _F_FETCH else _F_LOAD)
-    _f_fill(h, li, L, base, line, op >= _F_STORE)
+    cdef int served, k, nm = 0
+    cdef int missed[MAX_LEVELS]
+    cdef intp_t bases[MAX_LEVELS]
+    cdef bint write = op >= _F_STORE
+    while True:
+        if li >= h.n_levels:
+            h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
+            served = li
+            break
+        L = h.lv[li]
+        w = _f_find(h, L, line, &base)
+        if w >= 0:
+            L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
+            _f_hit(L, base + w)
+            if op >= _F_STORE:
+                L.dirty[base + w] = 1
+            served = li
+            break
+        L.st[S_WMISSES if op >= _F_STORE else (S_IMISSES if op == _F_FETCH else S_RMISSES)] += 1
+        missed[nm] = li
+        bases[nm] = base
+        nm += 1
+        if op == _F_WRITEBACK:
+            served = li
+            break
+        if op == _F_STORE:
+            op = _F_LOAD
+        li = h.next[li]
+    for k in range(nm - 1, -1, -1):
+        _f_fill(h, missed[k], h.lv[missed[k]], bases[k], line, write and k == 0)
     return served
 
 
