@@ -9,8 +9,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import numpy as np  # noqa: E402
+
 from _traces import synthetic  # noqa: E402
 
+from memcore.access import LOAD, make  # noqa: E402
 from memcore.cache import Cache, POLICIES  # noqa: E402
 from memcore.hierarchy import Hierarchy  # noqa: E402
 
@@ -98,3 +101,39 @@ class SplitL1:
 
     def track_l1d_misses(self):
         return self.done.stats()["levels"]["L1D"]["misses"]
+
+
+class RandomMisses:
+    """Random 8-byte loads over a span through the x86-64 preset's data caches.
+
+    L1D 32 KiB 8-way, L2 1 MiB 16-way, L3 32 MiB 16-way, all LRU: nearly
+    every record misses L1D and L2 (and L3 beyond 32 MiB), so this times the
+    miss path, its fills and the host memory the sets live in.
+    """
+
+    params = (["4MiB", "64MiB", "1GiB"],)
+    param_names = ["span"]
+    SPANS = {"4MiB": 4 << 20, "64MiB": 64 << 20, "1GiB": 1 << 30}
+    LEVELS = [dict(name="L1D", size=32 << 10, line_size=64, ways=8, next="L2"),
+              dict(name="L2", size=1 << 20, line_size=64, ways=16, next="L3"),
+              dict(name="L3", size=32 << 20, line_size=64, ways=16)]
+
+    def setup(self, span):
+        rng = np.random.default_rng(0)
+        n = 1_000_000
+        self.trace = make(0x10_0000_0000 + rng.integers(0, self.SPANS[span] // 8, n,
+                                                         dtype=np.uint64) * 8, size=8, kind=LOAD)
+        self.h = Hierarchy(self.LEVELS, data_entry="L1D", inst_entry=None)
+        self.h.run(self.trace)  # warm: the timed runs see a full L3
+        self.h.reset_stats()
+        self.h.run(self.trace)
+        self.stats = self.h.stats()["levels"]
+
+    def time_run(self, span):
+        self.h.run(self.trace)
+
+    def track_l2_misses(self, span):
+        return self.stats["L2"]["misses"]
+
+    def track_l3_misses(self, span):
+        return self.stats["L3"]["misses"]

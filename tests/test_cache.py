@@ -34,22 +34,24 @@ def level_geometry(draw, line_size, policy):
 
 
 @st.composite
-def level_spec(draw, name, line_size, nxt, inclusion, write_back=None):
-    policy = draw(st.sampled_from(POLICIES))
+def level_spec(draw, name, line_size, nxt, inclusion, write_back=None, all_lru=False):
+    # all_lru: LRU, write-back, write-allocate (the engine's specialised path).
+    policy = "lru" if all_lru else draw(st.sampled_from(POLICIES))
     size, ways = draw(level_geometry(line_size, policy))
-    wb = draw(st.booleans()) if write_back is None else write_back
+    wb = True if all_lru else (draw(st.booleans()) if write_back is None else write_back)
+    wa = True if all_lru else draw(st.booleans())
     return dict(name=name, size=size, line_size=line_size, ways=ways, policy=policy,
-                write_back=wb, write_allocate=draw(st.booleans()),
+                write_back=wb, write_allocate=wa,
                 seed=draw(st.integers(0, 2**64 - 1)), next=nxt, inclusion=inclusion)
 
 
 @st.composite
-def hierarchy_config(draw, compat):
+def hierarchy_config(draw, compat, all_lru=False):
     line_size = draw(st.sampled_from([4, 8, 16]))
-    depth = draw(st.integers(1, 3))
+    depth = draw(st.integers(1, 4 if all_lru else 3))
     split = draw(st.booleans())
     incl_choices = ["non-inclusive"]
-    if compat in ("default", "dinero"):
+    if compat in ("default", "dinero") and not all_lru:
         incl_choices += ["inclusive", "exclusive"]
     lower = []
     names = [f"L{i}" for i in range(2, depth + 1)]
@@ -59,15 +61,15 @@ def hierarchy_config(draw, compat):
     for i, nm in enumerate(names):
         nxt = names[i + 1] if i + 1 < len(names) else None
         force = True if wb_forced and "exclusive" in inclusions[i:] else None
-        lower.append(draw(level_spec(nm, line_size, nxt, inclusions[i], force)))
+        lower.append(draw(level_spec(nm, line_size, nxt, inclusions[i], force, all_lru)))
     top_next = names[0] if names else None
     force = True if wb_forced else None
     if split:
-        top = [draw(level_spec("L1I", line_size, top_next, "non-inclusive", force)),
-               draw(level_spec("L1D", line_size, top_next, "non-inclusive", force))]
+        top = [draw(level_spec("L1I", line_size, top_next, "non-inclusive", force, all_lru)),
+               draw(level_spec("L1D", line_size, top_next, "non-inclusive", force, all_lru))]
         entries = ("L1D", draw(st.sampled_from(["L1I", None])))
     else:
-        top = [draw(level_spec("L1", line_size, top_next, "non-inclusive", force))]
+        top = [draw(level_spec("L1", line_size, top_next, "non-inclusive", force, all_lru))]
         entries = ("L1", draw(st.sampled_from(["L1", None])))
     levels = draw(st.permutations(top + lower))  # any order of declaration
     return levels, entries, line_size
@@ -112,7 +114,11 @@ def assert_same(h, ref):
 @settings(max_examples=40)
 @given(data=st.data())
 def test_engine_matches_reference(compat, data):
-    levels, (d_entry, i_entry), line_size = data.draw(hierarchy_config(compat))
+    check_against_reference(data, compat, all_lru=False)
+
+
+def check_against_reference(data, compat, all_lru):
+    levels, (d_entry, i_entry), line_size = data.draw(hierarchy_config(compat, all_lru))
     recs = data.draw(records(line_size))
     h = Hierarchy(levels, data_entry=d_entry, inst_entry=i_entry, compat=compat)
     ref = RefHierarchy(levels, data_entry=d_entry, inst_entry=i_entry, compat=compat)
@@ -123,9 +129,22 @@ def test_engine_matches_reference(compat, data):
     for addr, size, kind in recs[half:]:
         assert h.access(addr, size, kind) == ref.access(addr, size, kind)
     assert_same(h, ref)
+    h.run(to_array(recs))  # and all of them again in one batch, warm
+    ref.run(recs)
+    assert_same(h, ref)
     h.finish()
     ref.finish()
     assert_same(h, ref)
+
+
+@pytest.mark.parametrize("compat", ["default", "dinero"])
+@settings(max_examples=60)
+@given(data=st.data())
+def test_all_lru_hierarchy_matches_reference(compat, data):
+    # Every level LRU, write-back, write-allocate, non-inclusive: the engine
+    # handles misses on its specialised path (deeper hierarchies than above,
+    # so dirty victims cascade), which must count exactly as the reference.
+    check_against_reference(data, compat, all_lru=True)
 
 
 @settings(max_examples=40)

@@ -121,6 +121,10 @@ ctypedef struct hier_t:
     uint32_t line_bits          # common line size of the hierarchy
     count_t* gst                # [N_GSTATS]
     uint64_t cur                # id of the record being processed (0: none)
+    # Derived: every level LRU, write-back, write-allocate and non-inclusive
+    # in the default or dinero mode, so misses take the specialised path
+    # (set by hier_prepare; never changes a result).
+    int all_lru
 
 # ---- one level ---------------------------------------------------------
 
@@ -152,6 +156,13 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil
 cdef int run_trace(hier_t* h, object trace) except -1
 # Number of dirty lines in one level.
 cdef count_t level_count_dirty(level_t* L) noexcept nogil
+# A hint: start loading, on the host, the state of the sets that an access
+# of `kind` at `addr` will look up below its entry level.  Changes nothing
+# in the model.
+cdef void hier_prefetch(hier_t* h, addr_t addr, uint8_t kind) noexcept nogil
+# Derive the fields of `h` that follow from its levels (``all_lru``): call
+# once the levels, links and mode are set, before the first access.
+cdef void hier_prepare(hier_t* h) noexcept nogil
 
 
 cdef class Cache:

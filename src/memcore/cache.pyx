@@ -63,6 +63,9 @@ cdef extern from "memcore/_cachefast.h" nogil:
                                  uint64_t rec0, uint64_t* clk, uint64_t* stores,
                                  uint64_t* misses)
     unsigned _max_kind "mc_max_kind"(const void* r, intp_t n)
+    intp_t _lru_oldest "mc_lru_victim"(const uint64_t* stamps, intp_t ways)
+    void _prefetch_set "mc_prefetch_set"(const uint64_t* tags, const uint64_t* repl, intp_t base, intp_t ways)
+    void _prefetch_bytes "mc_prefetch_bytes"(const uint8_t* p)
     enum:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
@@ -359,6 +362,112 @@ cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
     return _d_write(h, h.next[li], line, full, 0)
 
 
+# -- default / dinero, every level LRU write-back write-allocate ---------------
+#
+# The same operations as _d_read/_d_write/_d_fill above, for hierarchies whose
+# levels are all LRU, write-back, write-allocate and non-inclusive
+# (``h.all_lru``): no policy or inclusion to dispatch on, the set found by a
+# missed lookup reused for the fill.  Lower levels never touch a level's sets
+# (lines move only downwards), so the set is still the one to fill when the
+# read from below returns, and the victim is the one _d_fill would choose.
+
+cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base) noexcept nogil:
+    # Count the record at L; the way holding `line` (or -1) and its set.
+    if L.ctl[CTL_LAST_REC] != h.cur and h.cur != 0:
+        L.ctl[CTL_LAST_REC] = h.cur
+        L.st[S_RECORDS] += 1
+    base[0] = <intp_t>(line & L.set_mask) * L.ways
+    return _scan(L.tags + base[0], L.ways, line)
+
+
+cdef inline void _f_hit(level_t* L, intp_t slot) noexcept nogil:
+    L.ctl[CTL_CLOCK] += 1
+    L.repl[slot] = L.ctl[CTL_CLOCK]
+
+
+cdef void _f_fill(hier_t* h, int li, level_t* L, intp_t base, uint64_t line,
+                  uint8_t dirty) noexcept nogil:
+    # Install `line` in the set at `base`: the oldest way is the victim; a
+    # dirty victim is written to the next level after the install.
+    cdef intp_t slot = base + _lru_oldest(L.repl + base, L.ways)
+    cdef uint64_t vline = L.tags[slot]
+    cdef uint8_t vd = 0
+    if vline != INVALID_TAG:
+        vd = L.dirty[slot]
+        L.st[S_DIRTY_EV if vd else S_CLEAN_EV] += 1
+    L.tags[slot] = line
+    L.valid[slot] = 1
+    L.dirty[slot] = dirty
+    _f_hit(L, slot)
+    L.st[S_FILLS] += 1
+    if vd:
+        L.st[S_WRITEBACKS] += 1
+        _f_ref(h, h.next[li], vline, _F_WRITEBACK)
+
+
+cdef enum:
+    # What _f_ref does to a line: read it for a load or a fetch (the
+    # levels below are read for the same kind), store to part of it, or
+    # take a dirty victim's write-back of all of it.
+    _F_LOAD = 0
+    _F_FETCH = 1
+    _F_STORE = 2
+    _F_WRITEBACK = 3
+
+
+cdef int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
+    # _d_read (op _F_LOAD/_F_FETCH) or _d_write (_F_STORE/_F_WRITEBACK) of an
+    # all-LRU hierarchy: the level that served it (n_levels: memory).  The
+    # levels are looked up going down until one holds the line (a store's
+    # miss reads the line from below; a write-back's does not), then the
+    # levels that missed are filled going up, the deepest first, as the
+    # recursion of _d_read/_d_write does.
+    cdef level_t* L
+    cdef intp_t base, w
+    cdef int served, k, nm = 0
+    cdef int missed[MAX_LEVELS]
+    cdef intp_t bases[MAX_LEVELS]
+    cdef bint write = op >= _F_STORE
+    while True:
+        if li >= h.n_levels:
+            h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
+            served = li
+            break
+        L = h.lv[li]
+        w = _f_find(h, L, line, &base)
+        if w >= 0:
+            L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
+            _f_hit(L, base + w)
+            if op >= _F_STORE:
+                L.dirty[base + w] = 1
+            served = li
+            break
+        L.st[S_WMISSES if op >= _F_STORE else (S_IMISSES if op == _F_FETCH else S_RMISSES)] += 1
+        missed[nm] = li
+        bases[nm] = base
+        nm += 1
+        if op == _F_WRITEBACK:
+            served = li
+            break
+        if op == _F_STORE:
+            op = _F_LOAD
+        li = h.next[li]
+    for k in range(nm - 1, -1, -1):
+        _f_fill(h, missed[k], h.lv[missed[k]], bases[k], line, write and k == 0)
+    return served
+
+
+cdef void hier_prepare(hier_t* h) noexcept nogil:
+    cdef int i
+    cdef level_t* L
+    h.all_lru = h.compat == COMPAT_DEFAULT or h.compat == COMPAT_DINERO
+    for i in range(h.n_levels):
+        L = h.lv[i]
+        if not (L.policy == POL_LRU and L.write_back and L.write_allocate
+                and h.incl[i] == INC_NON):
+            h.all_lru = 0
+
+
 # -- pycachesim ---------------------------------------------------------------
 
 cdef intp_t _p_inject(hier_t* h, int li, uint64_t line, uint8_t dirty) noexcept nogil:
@@ -569,8 +678,11 @@ cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexce
     if kind != KIND_STORE:
         line = first
         while True:
-            d = 0
-            s = _d_read(h, li, line, is_i, 1, &d)
+            if h.all_lru:
+                s = _f_ref(h, li, line, _F_FETCH if is_i else _F_LOAD)
+            else:
+                d = 0
+                s = _d_read(h, li, line, is_i, 1, &d)
             if s > served:
                 served = s
             if line == last:
@@ -579,7 +691,7 @@ cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexce
     if kind == KIND_STORE or kind == KIND_MODIFY:
         line = first
         while True:
-            s = _d_write(h, li, line, 0, 1)
+            s = _f_ref(h, li, line, _F_STORE) if h.all_lru else _d_write(h, li, line, 0, 1)
             if s > served:
                 served = s
             if line == last:
@@ -640,6 +752,37 @@ cdef void _run_compat(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                 _touch(L, slot, 0)
                 continue
         hier_access(h, r.addr, r.size, kind)
+
+
+cdef enum:
+    # How many records ahead hier_run's miss path prefetches the sets of the
+    # levels below the entry level: enough to cover a host memory access
+    # while the records in between are simulated.
+    _PREFETCH_AHEAD = 12
+
+
+cdef inline void _prefetch_below(hier_t* h, int li, uint64_t line) noexcept nogil:
+    # Prefetch the sets `line` maps to in the levels below level li.
+    cdef level_t* L
+    cdef intp_t base
+    li = h.next[li]
+    while li < h.n_levels:
+        L = h.lv[li]
+        base = <intp_t>(line & L.set_mask) * L.ways
+        _prefetch_set(L.tags, L.repl, base, L.ways)
+        _prefetch_bytes(L.dirty + base)
+        _prefetch_bytes(L.valid + base)
+        li = h.next[li]
+
+
+cdef void hier_prefetch(hier_t* h, addr_t addr, uint8_t kind) noexcept nogil:
+    cdef int li = h.data_entry
+    if kind == KIND_IFETCH:
+        li = h.inst_entry
+    elif kind == KIND_FLUSH:
+        return
+    if li >= 0:
+        _prefetch_below(h, li, addr >> h.line_bits)
 
 
 cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
@@ -752,7 +895,15 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
             h.cur = h.gst[G_RECORDS] + fast[0] + fast[1] + fast[2] + fast[3]
             _count_rec(h, D)
             d = 0
-            if kind == KIND_STORE:
+            if i + _PREFETCH_AHEAD < n:
+                _prefetch_below(h, h.data_entry, tr[i + _PREFETCH_AHEAD].addr >> bits)
+            if h.all_lru:
+                # The set scanned above is the one to fill.
+                base = <intp_t>(line & d_mask) * d_ways
+                D.st[S_WMISSES if kind == KIND_STORE else S_RMISSES] += 1
+                _f_ref(h, h.next[h.data_entry], line, _F_LOAD)
+                _f_fill(h, h.data_entry, D, base, line, kind == KIND_STORE)
+            elif kind == KIND_STORE:
                 _d_write_miss(h, D, h.data_entry, line, 0, 1)
             else:
                 _d_read_miss(h, D, h.data_entry, line, 0, 1, &d)
@@ -780,6 +931,18 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
 
 
 # ------------------------------------------------------------ Python face
+
+def _host_lines(n, dtype, fill):
+    # A 1-d array of n items filled with `fill` that starts on a 64-byte
+    # boundary, so that a set of a power-of-two number of ways occupies as
+    # few host cache lines as it can (one 8-way set of tags: one line).
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(n * itemsize + 64, dtype=np.uint8)
+    skip = -raw.ctypes.data % 64
+    out = raw[skip:skip + n * itemsize].view(dtype)
+    out[...] = fill
+    return out
+
 
 def _is_pow2(x):
     return x > 0 and (x & (x - 1)) == 0
@@ -1015,10 +1178,10 @@ cdef class Cache:
         self.write_allocate = cfg["write_allocate"]
         self.seed = cfg["seed"]
         n = self.sets * self.ways
-        self.tags = np.full(n, _INVALID, dtype=np.uint64)
-        self.repl = np.full(n, _RRPV_MAX if self.policy == "srrip" else 0, dtype=np.uint64)
-        self.dirty = np.zeros(n, dtype=np.uint8)
-        self.valid = np.zeros(n, dtype=np.uint8)
+        self.tags = _host_lines(n, np.uint64, _INVALID)
+        self.repl = _host_lines(n, np.uint64, _RRPV_MAX if self.policy == "srrip" else 0)
+        self.dirty = _host_lines(n, np.uint8, 0)
+        self.valid = _host_lines(n, np.uint8, 0)
         self.counters = np.zeros(N_STATS, dtype=np.uint64)
         self.ctl = np.zeros(N_CTL, dtype=np.uint64)
         self.ctl[CTL_RNG] = self.seed
@@ -1059,6 +1222,7 @@ cdef class Cache:
         self.solo.line_bits = self.lv.line_bits
         self.solo.gst = &gst[0]
         self.solo.cur = 0
+        hier_prepare(&self.solo)
 
     def config(self):
         """Return the configuration as a dict (accepted by ``Cache(**cfg)``)."""

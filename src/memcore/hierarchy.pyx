@@ -20,7 +20,7 @@ import numpy as np
 
 from memcore._typedefs cimport intp_t, uint8_t, uint32_t, uint64_t, count_t
 from memcore.access cimport access_t, N_KINDS
-from memcore.cache cimport (Cache, hier_t, level_t, hier_access, hier_flush, run_trace,
+from memcore.cache cimport (Cache, hier_t, level_t, hier_access, hier_flush, hier_prepare, run_trace,
                             level_count_dirty, MAX_LEVELS, INC_NON, INC_INCLUSIVE,
                             INC_EXCLUSIVE, COMPAT_DINERO, COMPAT_PYCACHESIM,
                             COMPAT_CACHEGRIND, N_GSTATS, G_RECORDS, G_INSTRUCTIONS,
@@ -201,6 +201,7 @@ cdef class Hierarchy:
         self.h.line_bits = cfgs[0]["line_size"].bit_length() - 1
         self.h.gst = &gst[0]
         self.h.cur = 0
+        hier_prepare(&self.h)
 
     @staticmethod
     def _reaches(nxt, u, i, n):

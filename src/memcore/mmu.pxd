@@ -59,6 +59,29 @@ ctypedef struct mmu_t:
     uint64_t run_page[MMU_MAX_TLBS]
     uint32_t run_asid[MMU_MAX_TLBS]
     count_t run_count[MMU_MAX_TLBS]
+    # While a batch run queues hierarchy operations: the queue and its
+    # length (NULL outside a run: walker references go straight through).
+    hop_t* queue
+    intp_t nqueue
+
+# A cache-hierarchy operation queued by a batch run (``MMU.run``): the
+# translations of a stretch of records are made first and the accesses they
+# produce (walker references, the records' physical pieces, flushes) are
+# then sent to the hierarchy in the same order.  Translation never depends
+# on the caches, so the counts are those of sending each at once; the
+# hierarchy sees the addresses ahead and prefetches their sets.
+cdef enum:
+    HOP_DATA = 0        # a record's (first) physical piece
+    HOP_PIECE = 1       # the piece on the next page of the same record
+    HOP_WALK = 2        # a paging-structure entry read by the walker
+    HOP_FLUSH = 3       # a flush record
+    HOP_QUEUE = 1024    # operations held at most
+
+ctypedef struct hop_t:
+    addr_t addr
+    uint32_t size
+    uint8_t kind
+    uint8_t what        # HOP_*
 
 # Result of one translation.
 ctypedef struct mmu_result_t:

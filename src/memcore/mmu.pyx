@@ -29,7 +29,7 @@ from memcore.pagetable cimport (PageTable, pt_state_t, walk_result_t, pt_walk_fr
                                 ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC, WALK_OK, WALK_PF, WALK_GP,
                                 WALK_MAX_REFS, PAGING_INVERTED, RIGHT_W, RIGHT_U, RIGHT_NX, RIGHTS_TOP,
                                 X86_PF_PROT, PAGE_DIRTY, PAGE_GLOBAL, pt_permitted, pt_error_bits)
-from memcore.cache cimport hier_t, hier_access, G_RECORDS, G_INSTRUCTIONS
+from memcore.cache cimport hier_t, hier_access, hier_prefetch, G_RECORDS, G_INSTRUCTIONS
 from memcore.hierarchy cimport Hierarchy
 
 from memcore.access import ACCESS_DTYPE
@@ -128,6 +128,54 @@ cdef void mmu_invlpg(mmu_t* m, addr_t va) noexcept nogil:
             tlb_flush_asid(m.pwc[k], m.asid)
 
 
+cdef inline void _walk_ref(mmu_t* m, addr_t pa) noexcept nogil:
+    # One paging-structure read through the data caches, counted by the
+    # level that served it.
+    cdef int served = hier_access(m.hier, pa, <uint32_t>m.entry_size, KIND_LOAD)
+    if 0 <= served < MMU_MAX_SERVED:
+        m.stats[MMU_STAT_SERVED + served] += 1
+
+
+cdef inline void _queue(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what) noexcept nogil:
+    # Room is guaranteed by _run (it drains before a record could overflow).
+    cdef hop_t* q = &m.queue[m.nqueue]
+    q.addr = addr
+    q.size = size
+    q.kind = kind
+    q.what = what
+    m.nqueue += 1
+
+
+cdef enum:
+    # Operations one record can queue at most: four translations (two pages,
+    # twice for a modify) of WALK_MAX_REFS references, and two pieces.
+    _HOP_PER_RECORD = 4 * WALK_MAX_REFS + 2
+    # How far ahead of the operation being sent the drain prefetches.
+    _HOP_AHEAD = 8
+
+
+cdef void _drain(mmu_t* m) noexcept nogil:
+    # Send the queued operations to the hierarchy, in order.
+    cdef hier_t* h = m.hier
+    cdef intp_t k, n = m.nqueue
+    cdef hop_t* q
+    for k in range(n):
+        if k + _HOP_AHEAD < n:
+            q = &m.queue[k + _HOP_AHEAD]
+            hier_prefetch(h, q.addr, q.kind)
+        q = &m.queue[k]
+        if q.what == HOP_WALK:
+            _walk_ref(m, q.addr)
+        else:
+            if q.what == HOP_PIECE:
+                # The piece on the next page belongs to the same record.
+                h.gst[G_RECORDS] -= 1
+                if q.kind == KIND_IFETCH:
+                    h.gst[G_INSTRUCTIONS] -= 1
+            hier_access(h, q.addr, q.size, q.kind)
+    m.nqueue = 0
+
+
 cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* res) noexcept nogil:
     # A page walk, starting below the deepest walk-cache hit.
     cdef pt_state_t* pt = m.pt
@@ -151,11 +199,12 @@ cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* 
         rc = pt_walk_from(pt, va, access, cpl, start, table, rights, res)
     m.stats[MMU_STAT_WALK_REFS] += res.n_refs
     nrec = <int>res.n_refs if res.n_refs < WALK_MAX_REFS else WALK_MAX_REFS
-    for k in range(nrec):
-        if m.hier != NULL:
-            served = hier_access(m.hier, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD)
-            if 0 <= served < MMU_MAX_SERVED:
-                m.stats[MMU_STAT_SERVED + served] += 1
+    if m.hier != NULL:
+        for k in range(nrec):
+            if m.queue != NULL:
+                _queue(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
+            else:
+                _walk_ref(m, res.ref_addr[k])
     if rc == WALK_OK:
         for k in range(nrec):
             level = res.ref_level[k]
@@ -335,19 +384,36 @@ cdef inline int _translate_span(mmu_t* m, addr_t va, uint32_t size, uint8_t acce
 
 cdef intp_t _run(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, intp_t n,
                  uint8_t cpl, run_event_t* ev) noexcept nogil:
+    # With a hierarchy, the hierarchy operations are queued and sent in
+    # stretches (see hop_t in mmu.pxd); the queue is drained before any
+    # return, so the hierarchy is up to date whenever Python runs.
+    cdef hop_t queue[HOP_QUEUE]
+    cdef intp_t i = _run_queued(m, sp, tr, start, n, cpl, ev, queue if m.hier != NULL else NULL)
+    if m.queue != NULL:
+        _drain(m)
+        m.queue = NULL
+    return i
+
+
+cdef intp_t _run_queued(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, intp_t n,
+                        uint8_t cpl, run_event_t* ev, hop_t* queue) noexcept nogil:
     cdef intp_t i
     cdef const access_t* rec
     cdef uint8_t kind, access
     cdef uint32_t size, len1
     cdef addr_t pa1 = 0, pa2 = 0
-    cdef hier_t* h = m.hier
+    cdef bint caches = queue != NULL
+    m.queue = queue
+    m.nqueue = 0
     ev.kind = EV_NONE
     for i in range(start, n):
+        if caches and m.nqueue > HOP_QUEUE - _HOP_PER_RECORD:
+            _drain(m)
         rec = &tr[i]
         kind = rec.kind
         if kind == KIND_FLUSH:
-            if h != NULL:
-                hier_access(h, rec.addr, 1, KIND_FLUSH)
+            if caches:
+                _queue(m, rec.addr, 1, KIND_FLUSH, HOP_FLUSH)
             continue
         if rec.pid != m.asid or m.pt == NULL:
             if not _switch(m, sp, rec.pid):
@@ -369,14 +435,10 @@ cdef intp_t _run(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, 
                 ev.index = i
                 ev.asid = rec.pid
                 return i
-        if h != NULL:
-            hier_access(h, pa1, len1, kind)
+        if caches:
+            _queue(m, pa1, len1, kind, HOP_DATA)
             if len1 < size:
-                # The piece on the next page belongs to the same record.
-                h.gst[G_RECORDS] -= 1
-                if kind == KIND_IFETCH:
-                    h.gst[G_INSTRUCTIONS] -= 1
-                hier_access(h, pa2, size - len1, kind)
+                _queue(m, pa2, size - len1, kind, HOP_PIECE)
     return n
 
 
