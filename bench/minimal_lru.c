@@ -20,23 +20,15 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct { uint64_t addr; uint8_t size, kind; uint16_t cpu; uint32_t pid; } rec_t;
+#include "npy_records.h"
 
 enum { LINE_BITS = 6, SETS = 64, WAYS = 8 };
 
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s TRACE.npy\n", argv[0]); return 2; }
-    FILE *f = fopen(argv[1], "rb");
-    if (!f) { perror(argv[1]); return 1; }
-    unsigned char head[10];
-    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6)) { fprintf(stderr, "not .npy\n"); return 1; }
-    long hlen = head[6] == 1 ? (head[8] | head[9] << 8) + 10 : -1;
-    if (hlen < 0) { fprintf(stderr, "only .npy format 1.0\n"); return 1; }
-    fseek(f, 0, SEEK_END);
-    long n = (ftell(f) - hlen) / (long)sizeof(rec_t);
-    fseek(f, hlen, SEEK_SET);
-    rec_t *t = malloc(n * sizeof(rec_t));
-    if (!t || fread(t, sizeof(rec_t), n, f) != (size_t)n) { fprintf(stderr, "read failed\n"); return 1; }
+    long n;
+    rec_t *t = read_records(argv[1], &n);
+    if (!t) return 1;
     double best = 1e30, best_mtf = 1e30;
     uint64_t misses = 0, misses_mtf = 0;
     for (int rep = 0; rep < 3; rep++) {
