@@ -59,6 +59,10 @@ ctypedef struct mmu_t:
     uint64_t run_page[MMU_MAX_TLBS]
     uint32_t run_asid[MMU_MAX_TLBS]
     count_t run_count[MMU_MAX_TLBS]
+    # The levels that can have a run (data_entry, inst_entry; 0 for none: its
+    # run_count stays 0), so that a translation checks two counts, not every
+    # level, before it syncs.
+    int run_level[2]
 
 # Result of one translation.
 ctypedef struct mmu_result_t:

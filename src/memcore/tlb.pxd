@@ -79,6 +79,15 @@ ctypedef struct tlb_hit_t:
 ctypedef struct tlb_t:
     tlb_entry_t* entries
     intp_t nentries
+    # Derived state, kept with the entries by every operation below and
+    # rebuilt from them on restore (see _tlbfast.h): a tag byte per entry, 0
+    # for a free way, else a hash of (vpn, shift) with the top bit set, so
+    # that one byte compare finds the ways that may map a page and the free
+    # ways; and for LRU and FIFO levels of at most 64 ways, the rank of each
+    # way in its set by stamp (0: the oldest, the victim), NULL otherwise.
+    # Both arrays are padded with 16 bytes for whole-vector loads.
+    uint8_t* tags
+    uint8_t* ranks
     tlb_array_t* arrays
     intp_t narrays
     uint8_t* plru
@@ -100,10 +109,117 @@ ctypedef struct tlb_t:
     uint64_t live_shifts
 
 
+# The set scans (C, SSE2 where available): tags, ranks, bit scans.
+cdef extern from "memcore/_tlbfast.h" nogil:
+    const int TLB_PAD "MEMCORE_TLB_PAD"
+    int memcore_ctz64(unsigned long long x)
+    int memcore_msb64(unsigned long long x)
+    uint8_t memcore_tlb_tag(uint64_t vpn, int shift)
+    uint32_t memcore_bytes_eq(const uint8_t* p, intp_t n, uint8_t b)
+    void memcore_bytes_eq2(const uint8_t* p, intp_t n, uint8_t b, uint32_t* same, uint32_t* zero)
+    void memcore_rank_newest(uint8_t* r, intp_t n, intp_t w)
+    intp_t memcore_rank_oldest(const uint8_t* r, intp_t n)
+
+
+# The set of array ``arr`` that holds page ``vpn`` (a mask when the number of
+# sets is a power of two).
+cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nogil:
+    cdef uint64_t n = <uint64_t>arr.nsets
+    if (n & (n - 1)) == 0:
+        return <intp_t>(vpn & (n - 1))
+    return <intp_t>(vpn % n)
+
+
+# The first way of the set at entry ``first`` (``ways`` ways) whose entry maps
+# page ``vpn`` at size 1 << s for ``asid`` (or globally); -1 if none.  Only the
+# ways whose tag matches are looked at (a free way's tag is 0).
+cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, uint64_t vpn, int s,
+                                   uint32_t asid) noexcept nogil:
+    cdef intp_t base, i, end = first + ways
+    cdef uint32_t m
+    cdef uint8_t tag = memcore_tlb_tag(vpn, s)
+    cdef const tlb_entry_t* e
+    for base in range(first, end, 16):
+        m = memcore_bytes_eq(t.tags + base, 16 if end - base > 16 else end - base, tag)
+        while m:
+            i = base + memcore_ctz64(m)
+            m &= m - 1
+            e = &t.entries[i]
+            if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
+                return i
+    return -1
+
+
+# The first valid entry translating ``vaddr`` for ``asid`` (arrays in order,
+# page sizes from the smallest, ways in order), -1 if none; ``*set_`` is its
+# set in its array.
+cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t* set_) noexcept nogil:
+    cdef intp_t a, i, st
+    cdef uint64_t m
+    cdef int s
+    cdef const tlb_array_t* arr
+    for a in range(t.narrays):
+        arr = &t.arrays[a]
+        m = arr.shifts & t.live_shifts
+        while m:
+            s = memcore_ctz64(m)
+            m &= m - 1
+            st = tlb_set_of(arr, vaddr >> s)
+            i = tlb_find_in_set(t, arr.first + st * arr.ways, arr.ways, vaddr >> s, s, asid)
+            if i >= 0:
+                set_[0] = st
+                return i
+    return -1
+
+
+# Point every node of a set's PLRU tree on the path to ``way`` away from it.
+cdef inline void tlb_plru_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way) noexcept nogil:
+    cdef uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
+    cdef intp_t node = 0
+    cdef int level = memcore_msb64(<uint64_t>arr.ways) - 1
+    cdef intp_t bit
+    while level >= 0:
+        bit = (way >> level) & 1
+        tree[node] = <uint8_t>(1 - bit)
+        node = 2 * node + 1 + bit
+        level -= 1
+
+
+# Replacement update for a hit (or an in-place refill) of entry ``i``, way
+# ``way`` of set ``set_`` of array ``arr``.
+cdef inline void tlb_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way, intp_t i) noexcept nogil:
+    if t.policy == TLB_LRU:
+        t.regs[TLB_REG_CLOCK] += 1
+        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + (i - way), arr.ways, way)
+    elif t.policy == TLB_PLRU:
+        tlb_plru_touch(t, arr, set_, way)
+
+
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.
 # Counts the access and updates the replacement state.  The search of the
 # level, for when the remembered last hit does not answer (see tlb_lookup).
-cdef int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil
+cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
+    cdef intp_t set_ = 0
+    cdef intp_t i = tlb_find(t, vaddr, asid, &set_)
+    cdef const tlb_array_t* arr
+    t.stats[TLB_STAT_ACCESSES] += 1
+    if i < 0:
+        t.stats[TLB_STAT_MISSES] += 1
+        return 0
+    t.memo_entry = i
+    t.memo_page = vaddr >> 12
+    t.memo_asid = asid
+    t.stats[TLB_STAT_HITS] += 1
+    if t.policy == TLB_LRU or t.policy == TLB_PLRU:
+        arr = &t.arrays[t.entries[i].array]
+        tlb_touch(t, arr, set_, i - arr.first - set_ * arr.ways, i)
+    hit.entry = i
+    hit.pfn = t.entries[i].pfn
+    hit.shift = t.entries[i].shift
+    hit.flags = t.entries[i].flags
+    return 1
 
 
 # tlb_search, answered at once when the address is on the 4 KiB page (and
@@ -155,6 +271,8 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
 cdef class TLB:
     cdef tlb_t c
     cdef object _entries
+    cdef object _tags
+    cdef object _ranks
     cdef readonly object arrays
     cdef readonly tuple geometry
     cdef readonly str policy
