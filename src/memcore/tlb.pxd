@@ -68,6 +68,17 @@ ctypedef struct tlb_array_t:
     intp_t plru_first   # index in the PLRU bit pool of set 0's tree (ways - 1 nodes a set)
     uint64_t shifts     # bit s set: the array holds pages of size 1 << s
 
+# One step of a search: the sets of one array for one page size.
+ctypedef struct tlb_plan_t:
+    intp_t first        # the array's first entry
+    intp_t ways
+    uint64_t nsets
+    uint64_t set_mask   # nsets - 1 when nsets is a power of two, else 0 (use %)
+    int shift
+
+cdef enum:
+    TLB_MAX_PLAN = 46   # page sizes 2**12 .. 2**57, each held by one array
+
 # Result of a hit.
 ctypedef struct tlb_hit_t:
     pfn_t pfn           # 4 KiB frame of the page base
@@ -107,6 +118,11 @@ ctypedef struct tlb_t:
     # superset: set by every fill, recomputed when a flush scans the pool).
     # Derived state: searches skip the sizes it rules out, nothing more.
     uint64_t live_shifts
+    # The search plan: the (array, page size) steps a lookup takes, in order
+    # (arrays in order, sizes from the smallest), for the sizes in
+    # live_shifts.  Derived state, rebuilt whenever live_shifts changes.
+    int nplan
+    tlb_plan_t plan[TLB_MAX_PLAN]
 
 
 # The set scans (C, SSE2 where available): tags, ranks, bit scans.
@@ -154,21 +170,17 @@ cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, ui
 # page sizes from the smallest, ways in order), -1 if none; ``*set_`` is its
 # set in its array.
 cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t* set_) noexcept nogil:
-    cdef intp_t a, i, st
-    cdef uint64_t m
-    cdef int s
-    cdef const tlb_array_t* arr
-    for a in range(t.narrays):
-        arr = &t.arrays[a]
-        m = arr.shifts & t.live_shifts
-        while m:
-            s = memcore_ctz64(m)
-            m &= m - 1
-            st = tlb_set_of(arr, vaddr >> s)
-            i = tlb_find_in_set(t, arr.first + st * arr.ways, arr.ways, vaddr >> s, s, asid)
-            if i >= 0:
-                set_[0] = st
-                return i
+    cdef intp_t k, i, st
+    cdef uint64_t vpn
+    cdef const tlb_plan_t* p
+    for k in range(t.nplan):
+        p = &t.plan[k]
+        vpn = vaddr >> p.shift
+        st = <intp_t>(vpn & p.set_mask) if p.set_mask or p.nsets == 1 else <intp_t>(vpn % p.nsets)
+        i = tlb_find_in_set(t, p.first + st * p.ways, p.ways, vpn, p.shift, asid)
+        if i >= 0:
+            set_[0] = st
+            return i
     return -1
 
 

@@ -199,8 +199,31 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         if t.policy == TLB_PLRU:
             tlb_plru_touch(t, arr, set_, victim)
     t.stats[TLB_STAT_FILLS] += 1
-    t.live_shifts |= (<uint64_t>1) << s
+    if not ((t.live_shifts >> s) & 1):
+        t.live_shifts |= (<uint64_t>1) << s
+        _replan(t)
     return s
+
+
+cdef void _replan(tlb_t* t) noexcept nogil:
+    # The search plan for the page sizes in live_shifts.
+    cdef intp_t a
+    cdef uint64_t m
+    cdef int s, n = 0
+    cdef const tlb_array_t* arr
+    for a in range(t.narrays):
+        arr = &t.arrays[a]
+        m = arr.shifts & t.live_shifts
+        while m and n < TLB_MAX_PLAN:
+            s = memcore_ctz64(m)
+            m &= m - 1
+            t.plan[n].first = arr.first
+            t.plan[n].ways = arr.ways
+            t.plan[n].nsets = <uint64_t>arr.nsets
+            t.plan[n].set_mask = (<uint64_t>arr.nsets - 1) if (arr.nsets & (arr.nsets - 1)) == 0 else 0
+            t.plan[n].shift = s
+            n += 1
+    t.nplan = n
 
 
 cdef void _rebuild_derived(tlb_t* t) noexcept nogil:
@@ -252,6 +275,7 @@ cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
                 t.tags[i] = 0
                 n += 1
     t.live_shifts = live
+    _replan(t)
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
 
@@ -527,6 +551,7 @@ cdef class TLB:
         self.c.memo_entry = -1
         _rebuild_derived(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
+        _replan(&self.c)
         self.c.shifts = 0
         for s in range(64):
             self.c.array_of_shift[s] = -1
@@ -558,6 +583,7 @@ cdef class TLB:
         _rebuild_derived(&self.c)
         self.c.memo_entry = -1
         self.c.live_shifts = _live_shifts(&self.c)
+        _replan(&self.c)
         self._plru[...] = plru
         self._regs[...] = regs
         self._stats[...] = stats
