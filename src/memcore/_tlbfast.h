@@ -69,6 +69,21 @@ static inline uint32_t memcore_bytes_eq(const uint8_t* p, intptr_t n, uint8_t b)
 #endif
 }
 
+/* Bit i set: p[i] == b, for the lanes set in `lanes` (a mask of lanes 0..15). */
+static inline uint32_t memcore_bytes_eq_in(const uint8_t* p, uint32_t lanes, uint8_t b)
+{
+#ifdef MEMCORE_TLB_SSE2
+    __m128i v = _mm_loadu_si128((const __m128i*)p);
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, memcore_splat8(b))) & lanes;
+#else
+    uint32_t m = 0;
+    int i;
+    for (i = 0; i < 16; i++)
+        m |= (uint32_t)(((lanes >> i) & 1) && p[i] == b) << i;
+    return m;
+#endif
+}
+
 /* Both masks of one load (i < n <= 16): p[i] == b, and p[i] == 0. */
 static inline void memcore_bytes_eq2(const uint8_t* p, intptr_t n, uint8_t b, uint32_t* same,
                                      uint32_t* zero)

@@ -74,6 +74,7 @@ ctypedef struct tlb_plan_t:
     intp_t ways
     uint64_t nsets
     uint64_t set_mask   # nsets - 1 when nsets is a power of two, else 0 (use %)
+    uint32_t lanes      # (1 << ways) - 1 when ways <= 16 (one tag compare a set), else 0
     int shift
 
 cdef enum:
@@ -132,6 +133,7 @@ cdef extern from "memcore/_tlbfast.h" nogil:
     int memcore_msb64(unsigned long long x)
     uint8_t memcore_tlb_tag(uint64_t vpn, int shift)
     uint32_t memcore_bytes_eq(const uint8_t* p, intp_t n, uint8_t b)
+    uint32_t memcore_bytes_eq_in(const uint8_t* p, uint32_t lanes, uint8_t b)
     void memcore_bytes_eq2(const uint8_t* p, intp_t n, uint8_t b, uint32_t* same, uint32_t* zero)
     void memcore_rank_newest(uint8_t* r, intp_t n, intp_t w)
     intp_t memcore_rank_oldest(const uint8_t* r, intp_t n)
@@ -146,15 +148,26 @@ cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nog
     return <intp_t>(vpn % n)
 
 
-# The first way of the set at entry ``first`` (``ways`` ways) whose entry maps
-# page ``vpn`` at size 1 << s for ``asid`` (or globally); -1 if none.  Only the
-# ways whose tag matches are looked at (a free way's tag is 0).
-cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, uint64_t vpn, int s,
-                                   uint32_t asid) noexcept nogil:
+# The first way of the set at entry ``first`` (``ways`` ways; ``lanes`` the
+# mask of its ways if at most 16, else 0) whose entry maps page ``vpn`` at size
+# 1 << s for ``asid`` (or globally); -1 if none.  Only the ways whose tag
+# matches are looked at (a free way's tag is 0).
+cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, uint32_t lanes, uint64_t vpn,
+                                   int s, uint32_t asid) noexcept nogil:
     cdef intp_t base, i, end = first + ways
     cdef uint32_t m
     cdef uint8_t tag = memcore_tlb_tag(vpn, s)
     cdef const tlb_entry_t* e
+    if lanes:
+        # the usual set: one compare
+        m = memcore_bytes_eq_in(t.tags + first, lanes, tag)
+        while m:
+            i = first + memcore_ctz64(m)
+            m &= m - 1
+            e = &t.entries[i]
+            if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
+                return i
+        return -1
     for base in range(first, end, 16):
         m = memcore_bytes_eq(t.tags + base, 16 if end - base > 16 else end - base, tag)
         while m:
@@ -167,19 +180,23 @@ cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, ui
 
 
 # The first valid entry translating ``vaddr`` for ``asid`` (arrays in order,
-# page sizes from the smallest, ways in order), -1 if none; ``*set_`` is its
-# set in its array.
-cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t* set_) noexcept nogil:
-    cdef intp_t k, i, st
+# page sizes from the smallest, ways in order), -1 if none; ``*first`` is the
+# first entry of its set, ``*step`` the plan step that found it.
+cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t* first,
+                            int* step) noexcept nogil:
+    cdef intp_t i, f
+    cdef int k
     cdef uint64_t vpn
     cdef const tlb_plan_t* p
     for k in range(t.nplan):
         p = &t.plan[k]
         vpn = vaddr >> p.shift
-        st = <intp_t>(vpn & p.set_mask) if p.set_mask or p.nsets == 1 else <intp_t>(vpn % p.nsets)
-        i = tlb_find_in_set(t, p.first + st * p.ways, p.ways, vpn, p.shift, asid)
+        f = p.first + p.ways * (<intp_t>(vpn & p.set_mask) if p.set_mask or p.nsets == 1
+                                else <intp_t>(vpn % p.nsets))
+        i = tlb_find_in_set(t, f, p.ways, p.lanes, vpn, p.shift, asid)
         if i >= 0:
-            set_[0] = st
+            first[0] = f
+            step[0] = k
             return i
     return -1
 
@@ -213,8 +230,9 @@ cdef inline void tlb_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t
 # Counts the access and updates the replacement state.  The search of the
 # level, for when the remembered last hit does not answer (see tlb_lookup).
 cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t set_ = 0
-    cdef intp_t i = tlb_find(t, vaddr, asid, &set_)
+    cdef intp_t first = 0
+    cdef int step = 0
+    cdef intp_t i = tlb_find(t, vaddr, asid, &first, &step)
     cdef const tlb_array_t* arr
     t.stats[TLB_STAT_ACCESSES] += 1
     if i < 0:
@@ -224,9 +242,14 @@ cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
     t.memo_page = vaddr >> 12
     t.memo_asid = asid
     t.stats[TLB_STAT_HITS] += 1
-    if t.policy == TLB_LRU or t.policy == TLB_PLRU:
+    if t.policy == TLB_LRU:
+        t.regs[TLB_REG_CLOCK] += 1
+        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + first, t.plan[step].ways, i - first)
+    elif t.policy == TLB_PLRU:
         arr = &t.arrays[t.entries[i].array]
-        tlb_touch(t, arr, set_, i - arr.first - set_ * arr.ways, i)
+        tlb_plru_touch(t, arr, (first - arr.first) // arr.ways, i - first)
     hit.entry = i
     hit.pfn = t.entries[i].pfn
     hit.shift = t.entries[i].shift

@@ -97,8 +97,9 @@ cdef inline intp_t _plru_victim(const tlb_t* t, const tlb_array_t* arr, intp_t s
 
 
 cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t set_
-    cdef intp_t i = tlb_find(t, vaddr, asid, &set_)
+    cdef intp_t first
+    cdef int step
+    cdef intp_t i = tlb_find(t, vaddr, asid, &first, &step)
     if i < 0:
         return 0
     hit.entry = i
@@ -146,7 +147,8 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     # stamp for LRU and FIFO: every way is valid then).
     invalid = -1
     for base in range(first, end, 16):
-        memcore_bytes_eq2(t.tags + base, min(<intp_t>16, end - base), tag, &same, &free_)
+        # (one pass for a set of up to 16 ways)
+        memcore_bytes_eq2(t.tags + base, 16 if end - base > 16 else end - base, tag, &same, &free_)
         while same:
             i = base + memcore_ctz64(same)
             same &= same - 1
@@ -221,6 +223,7 @@ cdef void _replan(tlb_t* t) noexcept nogil:
             t.plan[n].ways = arr.ways
             t.plan[n].nsets = <uint64_t>arr.nsets
             t.plan[n].set_mask = (<uint64_t>arr.nsets - 1) if (arr.nsets & (arr.nsets - 1)) == 0 else 0
+            t.plan[n].lanes = ((<uint32_t>1 << arr.ways) - 1) if arr.ways <= 16 else 0
             t.plan[n].shift = s
             n += 1
     t.nplan = n
