@@ -326,7 +326,7 @@ def agrees_with_reference(level, ops):
 @st.composite
 def wide_levels(draw):
     policy = draw(st.sampled_from(mtlb.POLICIES))
-    ways = draw(st.sampled_from([8, 16, 32, 64] if policy == "plru" else [5, 8, 12, 16, 17, 33, 64]))
+    ways = draw(st.sampled_from([8, 16, 32, 64] if policy == "plru" else [5, 8, 12, 16, 17, 33, 64, 80]))
     nsets = draw(st.sampled_from([1, 2, 3]))
     sizes = draw(st.sampled_from([[K4], [K4, M2]]))
     return [(nsets * ways, ways, sizes)], policy, draw(st.integers(0, 2**64 - 1))

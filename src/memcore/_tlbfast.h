@@ -26,11 +26,11 @@
 
 #if defined(_MSC_VER)
 #include <intrin.h>
-static inline int memcore_ctz64(unsigned long long x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
-static inline int memcore_msb64(unsigned long long x) { unsigned long i; _BitScanReverse64(&i, x); return (int)i; }
+static inline int memcore_tlb_ctz64(unsigned long long x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
+static inline int memcore_tlb_msb64(unsigned long long x) { unsigned long i; _BitScanReverse64(&i, x); return (int)i; }
 #else
-static inline int memcore_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
-static inline int memcore_msb64(unsigned long long x) { return 63 - __builtin_clzll(x); }
+static inline int memcore_tlb_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+static inline int memcore_tlb_msb64(unsigned long long x) { return 63 - __builtin_clzll(x); }
 #endif
 
 #ifdef MEMCORE_TLB_SSE2
@@ -152,7 +152,7 @@ static inline intptr_t memcore_rank_oldest(const uint8_t* r, intptr_t n)
     for (base = 0; base < n; base += 16) {
         m = memcore_bytes_eq(r + base, n - base < 16 ? n - base : 16, 0);
         if (m)
-            return base + memcore_ctz64(m);
+            return base + memcore_tlb_ctz64(m);
     }
     return 0;
 }

@@ -129,8 +129,8 @@ ctypedef struct tlb_t:
 # The set scans (C, SSE2 where available): tags, ranks, bit scans.
 cdef extern from "memcore/_tlbfast.h" nogil:
     const int TLB_PAD "MEMCORE_TLB_PAD"
-    int memcore_ctz64(unsigned long long x)
-    int memcore_msb64(unsigned long long x)
+    int memcore_tlb_ctz64(unsigned long long x)
+    int memcore_tlb_msb64(unsigned long long x)
     uint8_t memcore_tlb_tag(uint64_t vpn, int shift)
     uint32_t memcore_bytes_eq(const uint8_t* p, intp_t n, uint8_t b)
     uint32_t memcore_bytes_eq_in(const uint8_t* p, uint32_t lanes, uint8_t b)
@@ -148,34 +148,37 @@ cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nog
     return <intp_t>(vpn % n)
 
 
+# The first of the ways ``base + i`` (bit i set in ``m``: their tag matches)
+# whose entry maps page ``vpn`` at size 1 << s for ``asid`` (or globally); -1
+# if none.  A free way's tag is 0, so every candidate is a valid entry.
+cdef inline intp_t tlb_first_match(const tlb_t* t, intp_t base, uint32_t m, uint64_t vpn, int s,
+                                   uint32_t asid) noexcept nogil:
+    cdef intp_t i
+    cdef const tlb_entry_t* e
+    while m:
+        i = base + memcore_tlb_ctz64(m)
+        m &= m - 1
+        e = &t.entries[i]
+        if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
+            return i
+    return -1
+
+
 # The first way of the set at entry ``first`` (``ways`` ways; ``lanes`` the
-# mask of its ways if at most 16, else 0) whose entry maps page ``vpn`` at size
-# 1 << s for ``asid`` (or globally); -1 if none.  Only the ways whose tag
-# matches are looked at (a free way's tag is 0).
+# mask of its ways if at most 16, else 0) that maps page ``vpn`` at size
+# 1 << s for ``asid``; -1 if none.
 cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, uint32_t lanes, uint64_t vpn,
                                    int s, uint32_t asid) noexcept nogil:
     cdef intp_t base, i, end = first + ways
-    cdef uint32_t m
     cdef uint8_t tag = memcore_tlb_tag(vpn, s)
-    cdef const tlb_entry_t* e
     if lanes:
         # the usual set: one compare
-        m = memcore_bytes_eq_in(t.tags + first, lanes, tag)
-        while m:
-            i = first + memcore_ctz64(m)
-            m &= m - 1
-            e = &t.entries[i]
-            if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
-                return i
-        return -1
+        return tlb_first_match(t, first, memcore_bytes_eq_in(t.tags + first, lanes, tag), vpn, s, asid)
     for base in range(first, end, 16):
-        m = memcore_bytes_eq(t.tags + base, 16 if end - base > 16 else end - base, tag)
-        while m:
-            i = base + memcore_ctz64(m)
-            m &= m - 1
-            e = &t.entries[i]
-            if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
-                return i
+        i = tlb_first_match(t, base, memcore_bytes_eq(t.tags + base, 16 if end - base > 16 else end - base, tag),
+                            vpn, s, asid)
+        if i >= 0:
+            return i
     return -1
 
 
@@ -205,7 +208,7 @@ cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t*
 cdef inline void tlb_plru_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way) noexcept nogil:
     cdef uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
     cdef intp_t node = 0
-    cdef int level = memcore_msb64(<uint64_t>arr.ways) - 1
+    cdef int level = memcore_tlb_msb64(<uint64_t>arr.ways) - 1
     cdef intp_t bit
     while level >= 0:
         bit = (way >> level) & 1

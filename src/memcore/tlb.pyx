@@ -86,7 +86,7 @@ cdef inline intp_t _set_first(const tlb_array_t* arr, addr_t vaddr, int s) noexc
 cdef inline intp_t _plru_victim(const tlb_t* t, const tlb_array_t* arr, intp_t set_) noexcept nogil:
     cdef const uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
     cdef intp_t node = 0, way = 0
-    cdef int levels = memcore_msb64(<uint64_t>arr.ways)
+    cdef int levels = memcore_tlb_msb64(<uint64_t>arr.ways)
     cdef int k
     cdef intp_t b
     for k in range(levels):
@@ -128,7 +128,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         held &= ((<uint64_t>1) << (shift + 1)) - 1
     if held == 0:
         return -1
-    s = memcore_msb64(held)
+    s = memcore_tlb_msb64(held)
     if s < shift:
         # Fracture: keep the piece of the large page that holds vaddr.
         pfn += ((vaddr & (((<uint64_t>1) << shift) - 1)) & ~(((<uint64_t>1) << s) - 1)) >> 12
@@ -150,7 +150,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         # (one pass for a set of up to 16 ways)
         memcore_bytes_eq2(t.tags + base, 16 if end - base > 16 else end - base, tag, &same, &free_)
         while same:
-            i = base + memcore_ctz64(same)
+            i = base + memcore_tlb_ctz64(same)
             same &= same - 1
             e = &t.entries[i]
             if e.vpn == vpn and e.shift == s and (e.asid == asid or ((e.flags | flags) & TLB_GLOBAL)):
@@ -161,7 +161,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
                 tlb_touch(t, arr, set_, i - first, i)
                 return s
         if invalid < 0 and free_:
-            invalid = base - first + memcore_ctz64(free_)
+            invalid = base - first + memcore_tlb_ctz64(free_)
     if invalid >= 0:
         victim = invalid
     else:
@@ -217,7 +217,7 @@ cdef void _replan(tlb_t* t) noexcept nogil:
         arr = &t.arrays[a]
         m = arr.shifts & t.live_shifts
         while m and n < TLB_MAX_PLAN:
-            s = memcore_ctz64(m)
+            s = memcore_tlb_ctz64(m)
             m &= m - 1
             t.plan[n].first = arr.first
             t.plan[n].ways = arr.ways
@@ -332,7 +332,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
         for a in range(t.narrays):
             m = t.arrays[a].shifts
             while m:
-                s = memcore_ctz64(m)
+                s = memcore_tlb_ctz64(m)
                 m &= m - 1
                 first = _set_first(&t.arrays[a], vaddr, s)
                 if not ((t.live_shifts >> s) & 1):
