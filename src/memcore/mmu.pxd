@@ -39,6 +39,25 @@ cdef enum:
     MMU_PF = 1
     MMU_GP = 2
 
+# A cache-hierarchy operation queued by a batch run (``MMU.run``): the
+# translations of a stretch of records are made first and the accesses they
+# produce (walker references, the records' physical pieces, flushes) are
+# then sent to the hierarchy in the same order.  Translation never depends
+# on the caches, so the counts are those of sending each at once; the
+# hierarchy sees the addresses ahead and prefetches their sets.
+cdef enum:
+    HOP_DATA = 0        # a record's (first) physical piece
+    HOP_PIECE = 1       # the piece on the next page of the same record
+    HOP_WALK = 2        # a paging-structure entry read by the walker
+    HOP_FLUSH = 3       # a flush record
+    HOP_QUEUE = 1024    # operations held at most
+
+ctypedef struct hop_t:
+    addr_t addr
+    uint32_t size
+    uint8_t kind
+    uint8_t what        # HOP_*
+
 ctypedef struct mmu_t:
     tlb_t* tlb[MMU_MAX_TLBS]
     int tlb_next[MMU_MAX_TLBS]  # level below each TLB level, -1: the walker
@@ -63,25 +82,10 @@ ctypedef struct mmu_t:
     # length (NULL outside a run: walker references go straight through).
     hop_t* queue
     intp_t nqueue
-
-# A cache-hierarchy operation queued by a batch run (``MMU.run``): the
-# translations of a stretch of records are made first and the accesses they
-# produce (walker references, the records' physical pieces, flushes) are
-# then sent to the hierarchy in the same order.  Translation never depends
-# on the caches, so the counts are those of sending each at once; the
-# hierarchy sees the addresses ahead and prefetches their sets.
-cdef enum:
-    HOP_DATA = 0        # a record's (first) physical piece
-    HOP_PIECE = 1       # the piece on the next page of the same record
-    HOP_WALK = 2        # a paging-structure entry read by the walker
-    HOP_FLUSH = 3       # a flush record
-    HOP_QUEUE = 1024    # operations held at most
-
-ctypedef struct hop_t:
-    addr_t addr
-    uint32_t size
-    uint8_t kind
-    uint8_t what        # HOP_*
+    # The levels that can have a run (data_entry, inst_entry; 0 for none: its
+    # run_count stays 0), so that a translation checks two counts, not every
+    # level, before it syncs.
+    int run_level[2]
 
 # Result of one translation.
 ctypedef struct mmu_result_t:

@@ -232,7 +232,8 @@ cdef int mmu_translate(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, mmu_res
                 out.shift = e.shift
                 out.error_code = 0
                 return MMU_OK
-    mmu_sync(m)
+    if m.run_count[m.run_level[0]] or m.run_count[m.run_level[1]]:
+        mmu_sync(m)
     rc = _translate(m, entry, va, access, cpl, out)
     if rc == MMU_OK and entry >= 0:
         t = m.tlb[entry]
@@ -581,6 +582,8 @@ cdef class MMU:
             self.m.tlb_next[k] = -1 if nxt is None else names.index(nxt)
         self.m.data_entry = -1 if self.data_entry is None else names.index(self.data_entry)
         self.m.inst_entry = -1 if self.inst_entry is None else names.index(self.inst_entry)
+        self.m.run_level[0] = max(self.m.data_entry, 0)
+        self.m.run_level[1] = max(self.m.inst_entry, 0)
         for k in range(MMU_MAX_TLBS):
             self.m.run_entry[k] = -1
             self.m.run_page[k] = 0

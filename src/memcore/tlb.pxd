@@ -68,6 +68,18 @@ ctypedef struct tlb_array_t:
     intp_t plru_first   # index in the PLRU bit pool of set 0's tree (ways - 1 nodes a set)
     uint64_t shifts     # bit s set: the array holds pages of size 1 << s
 
+# One step of a search: the sets of one array for one page size.
+ctypedef struct tlb_plan_t:
+    intp_t first        # the array's first entry
+    intp_t ways
+    uint64_t nsets
+    uint64_t set_mask   # nsets - 1 when nsets is a power of two, else 0 (use %)
+    uint32_t lanes      # (1 << ways) - 1 when ways <= 16 (one tag compare a set), else 0
+    int shift
+
+cdef enum:
+    TLB_MAX_PLAN = 46   # page sizes 2**12 .. 2**57, each held by one array
+
 # Result of a hit.
 ctypedef struct tlb_hit_t:
     pfn_t pfn           # 4 KiB frame of the page base
@@ -79,6 +91,15 @@ ctypedef struct tlb_hit_t:
 ctypedef struct tlb_t:
     tlb_entry_t* entries
     intp_t nentries
+    # Derived state, kept with the entries by every operation below and
+    # rebuilt from them on restore (see _tlbfast.h): a tag byte per entry, 0
+    # for a free way, else a hash of (vpn, shift) with the top bit set, so
+    # that one byte compare finds the ways that may map a page and the free
+    # ways; and for LRU and FIFO levels of at most 64 ways, the rank of each
+    # way in its set by stamp (0: the oldest, the victim), NULL otherwise.
+    # Both arrays are padded with 16 bytes for whole-vector loads.
+    uint8_t* tags
+    uint8_t* ranks
     tlb_array_t* arrays
     intp_t narrays
     uint8_t* plru
@@ -98,12 +119,145 @@ ctypedef struct tlb_t:
     # superset: set by every fill, recomputed when a flush scans the pool).
     # Derived state: searches skip the sizes it rules out, nothing more.
     uint64_t live_shifts
+    # The search plan: the (array, page size) steps a lookup takes, in order
+    # (arrays in order, sizes from the smallest), for the sizes in
+    # live_shifts.  Derived state, rebuilt whenever live_shifts changes.
+    int nplan
+    tlb_plan_t plan[TLB_MAX_PLAN]
+
+
+# The set scans (C, SSE2 where available): tags, ranks, bit scans.
+cdef extern from "memcore/_tlbfast.h" nogil:
+    const int TLB_PAD "MEMCORE_TLB_PAD"
+    int memcore_tlb_ctz64(unsigned long long x)
+    int memcore_tlb_msb64(unsigned long long x)
+    uint8_t memcore_tlb_tag(uint64_t vpn, int shift)
+    uint32_t memcore_bytes_eq(const uint8_t* p, intp_t n, uint8_t b)
+    uint32_t memcore_bytes_eq_in(const uint8_t* p, uint32_t lanes, uint8_t b)
+    void memcore_bytes_eq2(const uint8_t* p, intp_t n, uint8_t b, uint32_t* same, uint32_t* zero)
+    void memcore_rank_newest(uint8_t* r, intp_t n, intp_t w)
+    intp_t memcore_rank_oldest(const uint8_t* r, intp_t n)
+
+
+# The set of array ``arr`` that holds page ``vpn`` (a mask when the number of
+# sets is a power of two).
+cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nogil:
+    cdef uint64_t n = <uint64_t>arr.nsets
+    if (n & (n - 1)) == 0:
+        return <intp_t>(vpn & (n - 1))
+    return <intp_t>(vpn % n)
+
+
+# The first of the ways ``base + i`` (bit i set in ``m``: their tag matches)
+# whose entry maps page ``vpn`` at size 1 << s for ``asid`` (or globally); -1
+# if none.  A free way's tag is 0, so every candidate is a valid entry.
+cdef inline intp_t tlb_first_match(const tlb_t* t, intp_t base, uint32_t m, uint64_t vpn, int s,
+                                   uint32_t asid) noexcept nogil:
+    cdef intp_t i
+    cdef const tlb_entry_t* e
+    while m:
+        i = base + memcore_tlb_ctz64(m)
+        m &= m - 1
+        e = &t.entries[i]
+        if e.vpn == vpn and e.shift == s and ((e.flags & TLB_GLOBAL) or e.asid == asid):
+            return i
+    return -1
+
+
+# The first way of the set at entry ``first`` (``ways`` ways; ``lanes`` the
+# mask of its ways if at most 16, else 0) that maps page ``vpn`` at size
+# 1 << s for ``asid``; -1 if none.
+cdef inline intp_t tlb_find_in_set(const tlb_t* t, intp_t first, intp_t ways, uint32_t lanes, uint64_t vpn,
+                                   int s, uint32_t asid) noexcept nogil:
+    cdef intp_t base, i, end = first + ways
+    cdef uint8_t tag = memcore_tlb_tag(vpn, s)
+    if lanes:
+        # the usual set: one compare
+        return tlb_first_match(t, first, memcore_bytes_eq_in(t.tags + first, lanes, tag), vpn, s, asid)
+    for base in range(first, end, 16):
+        i = tlb_first_match(t, base, memcore_bytes_eq(t.tags + base, 16 if end - base > 16 else end - base, tag),
+                            vpn, s, asid)
+        if i >= 0:
+            return i
+    return -1
+
+
+# The first valid entry translating ``vaddr`` for ``asid`` (arrays in order,
+# page sizes from the smallest, ways in order), -1 if none; ``*first`` is the
+# first entry of its set, ``*step`` the plan step that found it.
+cdef inline intp_t tlb_find(const tlb_t* t, addr_t vaddr, uint32_t asid, intp_t* first,
+                            int* step) noexcept nogil:
+    cdef intp_t i, f
+    cdef int k
+    cdef uint64_t vpn
+    cdef const tlb_plan_t* p
+    for k in range(t.nplan):
+        p = &t.plan[k]
+        vpn = vaddr >> p.shift
+        f = p.first + p.ways * (<intp_t>(vpn & p.set_mask) if p.set_mask or p.nsets == 1
+                                else <intp_t>(vpn % p.nsets))
+        i = tlb_find_in_set(t, f, p.ways, p.lanes, vpn, p.shift, asid)
+        if i >= 0:
+            first[0] = f
+            step[0] = k
+            return i
+    return -1
+
+
+# Point every node of a set's PLRU tree on the path to ``way`` away from it.
+cdef inline void tlb_plru_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way) noexcept nogil:
+    cdef uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
+    cdef intp_t node = 0
+    cdef int level = memcore_tlb_msb64(<uint64_t>arr.ways) - 1
+    cdef intp_t bit
+    while level >= 0:
+        bit = (way >> level) & 1
+        tree[node] = <uint8_t>(1 - bit)
+        node = 2 * node + 1 + bit
+        level -= 1
+
+
+# Replacement update for a hit (or an in-place refill) of entry ``i``, way
+# ``way`` of set ``set_`` of array ``arr``.
+cdef inline void tlb_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way, intp_t i) noexcept nogil:
+    if t.policy == TLB_LRU:
+        t.regs[TLB_REG_CLOCK] += 1
+        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + (i - way), arr.ways, way)
+    elif t.policy == TLB_PLRU:
+        tlb_plru_touch(t, arr, set_, way)
 
 
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.
 # Counts the access and updates the replacement state.  The search of the
 # level, for when the remembered last hit does not answer (see tlb_lookup).
-cdef int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil
+cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
+    cdef intp_t first = 0
+    cdef int step = 0
+    cdef intp_t i = tlb_find(t, vaddr, asid, &first, &step)
+    cdef const tlb_array_t* arr
+    t.stats[TLB_STAT_ACCESSES] += 1
+    if i < 0:
+        t.stats[TLB_STAT_MISSES] += 1
+        return 0
+    t.memo_entry = i
+    t.memo_page = vaddr >> 12
+    t.memo_asid = asid
+    t.stats[TLB_STAT_HITS] += 1
+    if t.policy == TLB_LRU:
+        t.regs[TLB_REG_CLOCK] += 1
+        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + first, t.plan[step].ways, i - first)
+    elif t.policy == TLB_PLRU:
+        arr = &t.arrays[t.entries[i].array]
+        tlb_plru_touch(t, arr, (first - arr.first) // arr.ways, i - first)
+    hit.entry = i
+    hit.pfn = t.entries[i].pfn
+    hit.shift = t.entries[i].shift
+    hit.flags = t.entries[i].flags
+    return 1
 
 
 # tlb_search, answered at once when the address is on the 4 KiB page (and
@@ -155,6 +309,8 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
 cdef class TLB:
     cdef tlb_t c
     cdef object _entries
+    cdef object _tags
+    cdef object _ranks
     cdef readonly object arrays
     cdef readonly tuple geometry
     cdef readonly str policy

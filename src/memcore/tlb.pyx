@@ -25,21 +25,6 @@ from memcore._typedefs cimport intp_t, addr_t, pfn_t, count_t, int8_t, uint8_t, 
 
 cnp.import_array()
 
-cdef extern from *:
-    """
-    #if defined(_MSC_VER)
-    #include <intrin.h>
-    static inline int memcore_ctz64(unsigned long long x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
-    static inline int memcore_msb64(unsigned long long x) { unsigned long i; _BitScanReverse64(&i, x); return (int)i; }
-    #else
-    static inline int memcore_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
-    static inline int memcore_msb64(unsigned long long x) { return 63 - __builtin_clzll(x); }
-    #endif
-    """
-    int memcore_ctz64(unsigned long long x) noexcept nogil
-    int memcore_msb64(unsigned long long x) noexcept nogil
-
-
 #: Flag: the page is writable (x86 R/W).
 RW = TLB_RW
 #: Flag: the page is accessible from user mode (x86 U/S).
@@ -93,59 +78,15 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     return z ^ (z >> 31)
 
 
-cdef inline intp_t _set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nogil:
-    cdef uint64_t n = <uint64_t>arr.nsets
-    if (n & (n - 1)) == 0:
-        return <intp_t>(vpn & (n - 1))
-    return <intp_t>(vpn % n)
-
-
 cdef inline intp_t _set_first(const tlb_array_t* arr, addr_t vaddr, int s) noexcept nogil:
     # Index of way 0 of the set that holds vaddr's page of size 1 << s.
-    return arr.first + _set_of(arr, vaddr >> s) * arr.ways
-
-
-cdef inline intp_t _find(const tlb_t* t, addr_t vaddr, uint32_t asid) noexcept nogil:
-    # The first valid entry translating vaddr for asid: arrays in order, page
-    # sizes from the smallest, ways in order.  -1 if none.
-    cdef intp_t a, i, end
-    cdef uint64_t m, vpn
-    cdef int s
-    cdef const tlb_array_t* arr
-    cdef const tlb_entry_t* e
-    for a in range(t.narrays):
-        arr = &t.arrays[a]
-        m = arr.shifts & t.live_shifts
-        while m:
-            s = memcore_ctz64(m)
-            m &= m - 1
-            vpn = vaddr >> s
-            i = _set_first(arr, vaddr, s)
-            for i in range(i, i + arr.ways):
-                e = &t.entries[i]
-                if (e.vpn == vpn and e.shift == s and (e.flags & TLB_VALID)
-                        and ((e.flags & TLB_GLOBAL) or e.asid == asid)):
-                    return i
-    return -1
-
-
-cdef inline void _plru_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way) noexcept nogil:
-    # Point every node on the path to `way` away from it.
-    cdef uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
-    cdef intp_t node = 0
-    cdef int level = memcore_msb64(<uint64_t>arr.ways) - 1
-    cdef intp_t bit
-    while level >= 0:
-        bit = (way >> level) & 1
-        tree[node] = <uint8_t>(1 - bit)
-        node = 2 * node + 1 + bit
-        level -= 1
+    return arr.first + tlb_set_of(arr, vaddr >> s) * arr.ways
 
 
 cdef inline intp_t _plru_victim(const tlb_t* t, const tlb_array_t* arr, intp_t set_) noexcept nogil:
     cdef const uint8_t* tree = t.plru + arr.plru_first + set_ * (arr.ways - 1)
     cdef intp_t node = 0, way = 0
-    cdef int levels = memcore_msb64(<uint64_t>arr.ways)
+    cdef int levels = memcore_tlb_msb64(<uint64_t>arr.ways)
     cdef int k
     cdef intp_t b
     for k in range(levels):
@@ -155,41 +96,12 @@ cdef inline intp_t _plru_victim(const tlb_t* t, const tlb_array_t* arr, intp_t s
     return way
 
 
-cdef inline void _touch(tlb_t* t, intp_t i) noexcept nogil:
-    # Replacement update for a hit (or an in-place refill) of entry i.
-    cdef const tlb_array_t* arr
-    cdef intp_t rel
-    if t.policy == TLB_LRU:
-        t.regs[TLB_REG_CLOCK] += 1
-        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
-    elif t.policy == TLB_PLRU:
-        arr = &t.arrays[t.entries[i].array]
-        rel = i - arr.first
-        _plru_touch(t, arr, rel // arr.ways, rel % arr.ways)
-
-
 cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t i = _find(t, vaddr, asid)
+    cdef intp_t first
+    cdef int step
+    cdef intp_t i = tlb_find(t, vaddr, asid, &first, &step)
     if i < 0:
         return 0
-    hit.entry = i
-    hit.pfn = t.entries[i].pfn
-    hit.shift = t.entries[i].shift
-    hit.flags = t.entries[i].flags
-    return 1
-
-
-cdef int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil:
-    cdef intp_t i = _find(t, vaddr, asid)
-    t.stats[TLB_STAT_ACCESSES] += 1
-    if i < 0:
-        t.stats[TLB_STAT_MISSES] += 1
-        return 0
-    t.memo_entry = i
-    t.memo_page = vaddr >> 12
-    t.memo_asid = asid
-    t.stats[TLB_STAT_HITS] += 1
-    _touch(t, i)
     hit.entry = i
     hit.pfn = t.entries[i].pfn
     hit.shift = t.entries[i].shift
@@ -201,8 +113,10 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
                     uint8_t flags) noexcept nogil:
     cdef uint64_t held
     cdef int s
-    cdef intp_t a, set_, first, i, way, victim, invalid, oldest
+    cdef intp_t a, set_, first, i, way, victim, invalid, oldest, base, end
     cdef uint64_t vpn, oldest_stamp
+    cdef uint32_t same, free_
+    cdef uint8_t tag
     cdef bint older
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
@@ -214,7 +128,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
         held &= ((<uint64_t>1) << (shift + 1)) - 1
     if held == 0:
         return -1
-    s = memcore_msb64(held)
+    s = memcore_tlb_msb64(held)
     if s < shift:
         # Fracture: keep the piece of the large page that holds vaddr.
         pfn += ((vaddr & (((<uint64_t>1) << shift) - 1)) & ~(((<uint64_t>1) << s) - 1)) >> 12
@@ -224,35 +138,43 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     a = t.array_of_shift[s]
     arr = &t.arrays[a]
     vpn = vaddr >> s
-    set_ = _set_of(arr, vpn)
+    set_ = tlb_set_of(arr, vpn)
     first = arr.first + set_ * arr.ways
-    # One pass over the set: the same page already cached (same ASID, or
-    # either global) is refilled in place; else the lowest invalid way, else
-    # the policy's victim (oldest stamp for LRU and FIFO).
+    end = first + arr.ways
+    tag = memcore_tlb_tag(vpn, s)
+    # The same page already cached (same ASID, or either global) is refilled
+    # in place; else the lowest invalid way, else the policy's victim (oldest
+    # stamp for LRU and FIFO: every way is valid then).
     invalid = -1
-    oldest = 0
-    oldest_stamp = t.entries[first].stamp
-    for way in range(arr.ways):
-        e = &t.entries[first + way]
-        if not (e.flags & TLB_VALID):
-            if invalid < 0:
-                invalid = way
-        elif e.vpn == vpn and e.shift == s and (e.asid == asid or ((e.flags | flags) & TLB_GLOBAL)):
-            e.pfn = pfn
-            e.asid = asid
-            e.flags = flags
-            e.orig_shift = <uint8_t>shift
-            _touch(t, first + way)
-            return s
-        else:
-            # Select without a branch: which way is older is unpredictable.
-            older = e.stamp < oldest_stamp
-            oldest = way if older else oldest
-            oldest_stamp = e.stamp if older else oldest_stamp
+    for base in range(first, end, 16):
+        # (one pass for a set of up to 16 ways)
+        memcore_bytes_eq2(t.tags + base, 16 if end - base > 16 else end - base, tag, &same, &free_)
+        while same:
+            i = base + memcore_tlb_ctz64(same)
+            same &= same - 1
+            e = &t.entries[i]
+            if e.vpn == vpn and e.shift == s and (e.asid == asid or ((e.flags | flags) & TLB_GLOBAL)):
+                e.pfn = pfn
+                e.asid = asid
+                e.flags = flags
+                e.orig_shift = <uint8_t>shift
+                tlb_touch(t, arr, set_, i - first, i)
+                return s
+        if invalid < 0 and free_:
+            invalid = base - first + memcore_tlb_ctz64(free_)
     if invalid >= 0:
         victim = invalid
     else:
-        if t.policy == TLB_LRU or t.policy == TLB_FIFO:
+        if t.ranks != NULL:
+            victim = memcore_rank_oldest(t.ranks + first, arr.ways)
+        elif t.policy == TLB_LRU or t.policy == TLB_FIFO:
+            oldest = 0
+            oldest_stamp = t.entries[first].stamp
+            for way in range(1, arr.ways):
+                # Select without a branch: which way is older is unpredictable.
+                older = t.entries[first + way].stamp < oldest_stamp
+                oldest = way if older else oldest
+                oldest_stamp = t.entries[first + way].stamp if older else oldest_stamp
             victim = oldest
         elif t.policy == TLB_RANDOM:
             victim = <intp_t>(_splitmix64(&t.regs[TLB_REG_RNG]) % <uint64_t>arr.ways)
@@ -268,16 +190,69 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     e.orig_shift = <uint8_t>shift
     e.flags = flags
     e.array = <uint8_t>a
+    t.tags[i] = tag
     if t.policy == TLB_LRU or t.policy == TLB_FIFO:
         t.regs[TLB_REG_CLOCK] += 1
         e.stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + first, arr.ways, victim)
     else:
         e.stamp = 0
         if t.policy == TLB_PLRU:
-            _plru_touch(t, arr, set_, victim)
+            tlb_plru_touch(t, arr, set_, victim)
     t.stats[TLB_STAT_FILLS] += 1
-    t.live_shifts |= (<uint64_t>1) << s
+    if not ((t.live_shifts >> s) & 1):
+        t.live_shifts |= (<uint64_t>1) << s
+        _replan(t)
     return s
+
+
+cdef void _replan(tlb_t* t) noexcept nogil:
+    # The search plan for the page sizes in live_shifts.
+    cdef intp_t a
+    cdef uint64_t m
+    cdef int s, n = 0
+    cdef const tlb_array_t* arr
+    for a in range(t.narrays):
+        arr = &t.arrays[a]
+        m = arr.shifts & t.live_shifts
+        while m and n < TLB_MAX_PLAN:
+            s = memcore_tlb_ctz64(m)
+            m &= m - 1
+            t.plan[n].first = arr.first
+            t.plan[n].ways = arr.ways
+            t.plan[n].nsets = <uint64_t>arr.nsets
+            t.plan[n].set_mask = (<uint64_t>arr.nsets - 1) if (arr.nsets & (arr.nsets - 1)) == 0 else 0
+            t.plan[n].lanes = ((<uint32_t>1 << arr.ways) - 1) if arr.ways <= 16 else 0
+            t.plan[n].shift = s
+            n += 1
+    t.nplan = n
+
+
+cdef void _rebuild_derived(tlb_t* t) noexcept nogil:
+    # The tags, and the ranks of the ways of each set by (stamp, way), from
+    # the entries (after a restore).
+    cdef intp_t i, j, a, k, first
+    cdef const tlb_array_t* arr
+    cdef uint8_t r
+    for i in range(t.nentries):
+        if t.entries[i].flags & TLB_VALID:
+            t.tags[i] = memcore_tlb_tag(t.entries[i].vpn, t.entries[i].shift)
+        else:
+            t.tags[i] = 0
+    if t.ranks == NULL:
+        return
+    for a in range(t.narrays):
+        arr = &t.arrays[a]
+        for k in range(arr.nsets):
+            first = arr.first + k * arr.ways
+            for i in range(first, first + arr.ways):
+                r = 0
+                for j in range(first, first + arr.ways):
+                    if (t.entries[j].stamp < t.entries[i].stamp
+                            or (t.entries[j].stamp == t.entries[i].stamp and j < i)):
+                        r += 1
+                t.ranks[i] = r
 
 
 cdef uint64_t _live_shifts(const tlb_t* t) noexcept nogil:
@@ -300,8 +275,10 @@ cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
                 live |= (<uint64_t>1) << (t.entries[i].shift & 63)
             else:
                 t.entries[i].flags = 0
+                t.tags[i] = 0
                 n += 1
     t.live_shifts = live
+    _replan(t)
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
 
@@ -314,6 +291,7 @@ cdef intp_t tlb_flush_asid(tlb_t* t, uint32_t asid) noexcept nogil:
         f = t.entries[i].flags
         if (f & TLB_VALID) and not (f & TLB_GLOBAL) and t.entries[i].asid == asid:
             t.entries[i].flags = 0
+            t.tags[i] = 0
             n += 1
     t.stats[TLB_STAT_INVALIDATIONS] += n
     return n
@@ -337,6 +315,7 @@ cdef intp_t _invalidate_covering(tlb_t* t, intp_t first, intp_t end, addr_t vadd
         if ((e.flags & TLB_VALID) and _owned(e, asid, include_global)
                 and ((e.vpn << e.shift) >> e.orig_shift) == (vaddr >> e.orig_shift)):
             e.flags = 0
+            t.tags[i] = 0
             n += 1
     return n
 
@@ -353,7 +332,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
         for a in range(t.narrays):
             m = t.arrays[a].shifts
             while m:
-                s = memcore_ctz64(m)
+                s = memcore_tlb_ctz64(m)
                 m &= m - 1
                 first = _set_first(&t.arrays[a], vaddr, s)
                 if not ((t.live_shifts >> s) & 1):
@@ -547,6 +526,12 @@ cdef class TLB:
         self.seed = seed
         self.arrays = arrays
         self._entries = np.zeros(first, dtype=ENTRY_DTYPE)
+        self._tags = np.zeros(first + TLB_PAD, dtype=np.uint8)
+        # Ranks for the victim choice of LRU and FIFO in sets wider than 4
+        # ways (up to 4 scanning the stamps costs less than keeping ranks; a
+        # rank is a byte below 128, so at most 64 ways).
+        keep_ranks = policy in ("lru", "fifo") and 4 < max(w for _, w, _ in geometry) <= 64
+        self._ranks = np.zeros(first + TLB_PAD if keep_ranks else 0, dtype=np.uint8)
         self._plru = np.zeros(max(plru_first, 1), dtype=np.uint8)
         self._regs = np.zeros(TLB_N_REGS, dtype=np.uint64)
         self._regs[TLB_REG_RNG] = seed
@@ -558,6 +543,8 @@ cdef class TLB:
         cdef int s
         self.c.entries = <tlb_entry_t*>cnp.PyArray_DATA(self._entries)
         self.c.nentries = self._entries.shape[0]
+        self.c.tags = <uint8_t*>cnp.PyArray_DATA(self._tags)
+        self.c.ranks = <uint8_t*>cnp.PyArray_DATA(self._ranks) if self._ranks.shape[0] else NULL
         self.c.arrays = <tlb_array_t*>cnp.PyArray_DATA(self.arrays)
         self.c.narrays = self.arrays.shape[0]
         self.c.plru = <uint8_t*>cnp.PyArray_DATA(self._plru)
@@ -565,7 +552,9 @@ cdef class TLB:
         self.c.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.c.policy = POLICIES.index(self.policy)
         self.c.memo_entry = -1
+        _rebuild_derived(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
+        _replan(&self.c)
         self.c.shifts = 0
         for s in range(64):
             self.c.array_of_shift[s] = -1
@@ -594,8 +583,10 @@ cdef class TLB:
         if np.any(entries["array"][ok] >= self.arrays.shape[0]) or not np.all(shift_ok):
             raise ValueError("state: a valid entry names an array or page size this TLB does not have")
         self._entries[...] = entries
+        _rebuild_derived(&self.c)
         self.c.memo_entry = -1
         self.c.live_shifts = _live_shifts(&self.c)
+        _replan(&self.c)
         self._plru[...] = plru
         self._regs[...] = regs
         self._stats[...] = stats
