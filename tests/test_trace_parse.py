@@ -238,6 +238,20 @@ def npy_reference(arr):
     return records, n_bad, first_bad
 
 
+def test_npy_splits_big_records_at_the_top_of_the_address_space(tmp_path):
+    # The last 128-byte block ends at 2**64, which a uint64 cannot hold: the
+    # last piece must still be what is left of the record, not a whole block.
+    top = 2**64
+    arr = np.zeros(2, dtype=[("addr", "<u8"), ("size", "<u2"), ("kind", "u1")])
+    arr["addr"] = [top - 300, top - 256]
+    arr["size"] = 256
+    path = tmp_path / "top.npy"
+    np.save(path, arr)
+    got = T.read_trace(path)
+    assert [(int(a), int(s)) for a, s in zip(got["addr"], got["size"])] == [
+        (top - 300, 44), (top - 256, 128), (top - 128, 84), (top - 256, 128), (top - 128, 128)]
+
+
 @given(arr=npy_array(), chunk=st.integers(1, 40), compressed=st.booleans())
 def test_npy_matches_reference(tmp_path_factory, arr, chunk, compressed):
     path = tmp_path_factory.mktemp("n") / "t.npy"

@@ -557,16 +557,18 @@ def _split_big(out, sizes):
     counts = np.where(sizes > 255, (last - first + np.uint64(1)).astype(np.int64), 1)
     rep = np.repeat(out, counts)
     sz = np.repeat(sizes.astype(np.uint64), counts)
-    end = np.repeat(out["addr"] + sizes.astype(np.uint64), counts)
+    # Inclusive last bytes: a record may end at 2**64 - 1, where the first
+    # address past it (and past its last block) is not representable.
+    last_byte = np.repeat(out["addr"] + sizes.astype(np.uint64) - np.uint64(1), counts)
     # piece index within its record
     starts = np.cumsum(counts) - counts
     j = np.arange(len(rep)) - np.repeat(starts, counts)
     big = sz > 255
-    base = np.repeat(first, counts)
-    piece_start = np.where(j == 0, rep["addr"], (base + j.astype(np.uint64)) * split)
-    piece_end = np.minimum(end, (base + j.astype(np.uint64) + np.uint64(1)) * split)
+    block = (np.repeat(first, counts) + j.astype(np.uint64)) * split
+    piece_start = np.where(j == 0, rep["addr"], block)
+    piece_last = np.minimum(last_byte, block + (split - np.uint64(1)))
     rep["addr"] = np.where(big, piece_start, rep["addr"])
-    rep["size"] = np.where(big, piece_end - piece_start, rep["size"]).astype(np.uint8)
+    rep["size"] = np.where(big, piece_last - piece_start + np.uint64(1), rep["size"]).astype(np.uint8)
     return rep
 
 
