@@ -230,9 +230,13 @@ def test_batched_run_sends_the_caches_what_record_by_record_runs_send():
     # record at a time (where nothing is held back), across faults, page
     # crossings, modifies, fetches, flushes and address-space switches, and
     # over enough walks to fill and drain the queue many times.
+    # Stretches over 16 KiB (nearly all hits: accesses are sent at once)
+    # alternate with stretches over 8 MiB (mostly misses: they are queued),
+    # so the run switches between the two ways of sending.
     rng = np.random.default_rng(11)
-    n = 6000
-    addr = 0x10_0000_0000 + rng.integers(0, 8 << 20, n, dtype=np.uint64)
+    n = 9000
+    span = np.where((np.arange(n) // 1500) % 2 == 0, 16 << 10, 8 << 20).astype(np.uint64)
+    addr = 0x10_0000_0000 + (rng.random(n) * span).astype(np.uint64)
     kind = rng.choice([IFETCH, LOAD, STORE, MODIFY, 4], n, p=[0.2, 0.4, 0.2, 0.195, 0.005])
     size = rng.choice([1, 8, 64, 200], n)
     tr = access.make(addr, size=size, kind=kind)

@@ -39,12 +39,13 @@ cdef enum:
     MMU_PF = 1
     MMU_GP = 2
 
-# A cache-hierarchy operation queued by a batch run (``MMU.run``): the
-# translations of a stretch of records are made first and the accesses they
-# produce (walker references, the records' physical pieces, flushes) are
-# then sent to the hierarchy in the same order.  Translation never depends
-# on the caches, so the counts are those of sending each at once; the
-# hierarchy sees the addresses ahead and prefetches their sets.
+# A cache-hierarchy operation of a batch run (``MMU.run``): a walker
+# reference, a record's physical piece or a flush.  While a quarter or more
+# of them miss their entry level, the translations of a stretch of records
+# are made first and the operations they produce are then sent to the
+# hierarchy in the same order, the sets of those ahead prefetched; while
+# fewer miss, each is sent at once.  Translation never depends on the
+# caches, so the counts are those of sending each at once.
 cdef enum:
     HOP_DATA = 0        # a record's (first) physical piece
     HOP_PIECE = 1       # the piece on the next page of the same record
@@ -78,10 +79,16 @@ ctypedef struct mmu_t:
     uint64_t run_page[MMU_MAX_TLBS]
     uint32_t run_asid[MMU_MAX_TLBS]
     count_t run_count[MMU_MAX_TLBS]
-    # While a batch run queues hierarchy operations: the queue and its
-    # length (NULL outside a run: walker references go straight through).
+    # During a batch run: the queue of held hierarchy operations (NULL
+    # outside a run: walker references go straight through) and its length;
+    # whether operations are being queued; and, while they are sent at once,
+    # how many have been and how many of those missed their entry level.
+    # The mode carries over from one run to the next.
     hop_t* queue
     intp_t nqueue
+    bint queueing
+    intp_t win_ops
+    intp_t win_misses
     # The levels that can have a run (data_entry, inst_entry; 0 for none: its
     # run_count stays 0), so that a translation checks two counts, not every
     # level, before it syncs.

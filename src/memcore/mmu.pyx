@@ -128,12 +128,13 @@ cdef void mmu_invlpg(mmu_t* m, addr_t va) noexcept nogil:
             tlb_flush_asid(m.pwc[k], m.asid)
 
 
-cdef inline void _walk_ref(mmu_t* m, addr_t pa) noexcept nogil:
+cdef inline int _walk_ref(mmu_t* m, addr_t pa) noexcept nogil:
     # One paging-structure read through the data caches, counted by the
-    # level that served it.
+    # level that served it (returned).
     cdef int served = hier_access(m.hier, pa, <uint32_t>m.entry_size, KIND_LOAD)
     if 0 <= served < MMU_MAX_SERVED:
         m.stats[MMU_STAT_SERVED + served] += 1
+    return served
 
 
 cdef inline void _queue(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what) noexcept nogil:
@@ -152,28 +153,55 @@ cdef enum:
     _HOP_PER_RECORD = 4 * WALK_MAX_REFS + 2
     # How far ahead of the operation being sent the drain prefetches.
     _HOP_AHEAD = 8
+    # Operations sent at once between two looks at their miss rate.
+    _HOP_WINDOW = 256
+
+
+cdef inline bint _send(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what) noexcept nogil:
+    # One operation to the hierarchy now; True if it missed its entry level.
+    cdef hier_t* h = m.hier
+    cdef int served
+    if what == HOP_WALK:
+        served = _walk_ref(m, addr)
+    else:
+        if what == HOP_PIECE:
+            # The piece on the next page belongs to the same record.
+            h.gst[G_RECORDS] -= 1
+            if kind == KIND_IFETCH:
+                h.gst[G_INSTRUCTIONS] -= 1
+        served = hier_access(h, addr, size, kind)
+    return served != (h.inst_entry if kind == KIND_IFETCH else h.data_entry)
+
+
+cdef inline void _submit(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what) noexcept nogil:
+    # An operation of a batch run, in program order.  Queued while at least
+    # a quarter of the operations miss their entry level (judged over each
+    # drained stretch); else sent at once, with the misses counted over
+    # windows of _HOP_WINDOW operations to notice when to queue again.
+    if m.queueing:
+        _queue(m, addr, size, kind, what)
+        return
+    m.win_misses += _send(m, addr, size, kind, what)
+    m.win_ops += 1
+    if m.win_ops == _HOP_WINDOW:
+        m.queueing = 4 * m.win_misses >= m.win_ops
+        m.win_ops = m.win_misses = 0
 
 
 cdef void _drain(mmu_t* m) noexcept nogil:
-    # Send the queued operations to the hierarchy, in order.
-    cdef hier_t* h = m.hier
-    cdef intp_t k, n = m.nqueue
+    # Send the queued operations to the hierarchy, in order, the sets of the
+    # one _HOP_AHEAD places ahead prefetched; then judge whether to go on
+    # queueing.
+    cdef intp_t k, n = m.nqueue, misses = 0
     cdef hop_t* q
     for k in range(n):
         if k + _HOP_AHEAD < n:
             q = &m.queue[k + _HOP_AHEAD]
-            hier_prefetch(h, q.addr, q.kind)
+            hier_prefetch(m.hier, q.addr, q.kind)
         q = &m.queue[k]
-        if q.what == HOP_WALK:
-            _walk_ref(m, q.addr)
-        else:
-            if q.what == HOP_PIECE:
-                # The piece on the next page belongs to the same record.
-                h.gst[G_RECORDS] -= 1
-                if q.kind == KIND_IFETCH:
-                    h.gst[G_INSTRUCTIONS] -= 1
-            hier_access(h, q.addr, q.size, q.kind)
+        misses += _send(m, q.addr, q.size, q.kind, q.what)
     m.nqueue = 0
+    m.queueing = 4 * misses >= n
 
 
 cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* res) noexcept nogil:
@@ -202,7 +230,7 @@ cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* 
     if m.hier != NULL:
         for k in range(nrec):
             if m.queue != NULL:
-                _queue(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
+                _submit(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
             else:
                 _walk_ref(m, res.ref_addr[k])
     if rc == WALK_OK:
@@ -385,9 +413,9 @@ cdef inline int _translate_span(mmu_t* m, addr_t va, uint32_t size, uint8_t acce
 
 cdef intp_t _run(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, intp_t n,
                  uint8_t cpl, run_event_t* ev) noexcept nogil:
-    # With a hierarchy, the hierarchy operations are queued and sent in
-    # stretches (see hop_t in mmu.pxd); the queue is drained before any
-    # return, so the hierarchy is up to date whenever Python runs.
+    # With a hierarchy, its operations go through _submit (see hop_t in
+    # mmu.pxd); the queue is drained before any return, so the hierarchy is
+    # up to date whenever Python runs.
     cdef hop_t queue[HOP_QUEUE]
     cdef intp_t i = _run_queued(m, sp, tr, start, n, cpl, ev, queue if m.hier != NULL else NULL)
     if m.queue != NULL:
@@ -414,7 +442,7 @@ cdef intp_t _run_queued(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t 
         kind = rec.kind
         if kind == KIND_FLUSH:
             if caches:
-                _queue(m, rec.addr, 1, KIND_FLUSH, HOP_FLUSH)
+                _submit(m, rec.addr, 1, KIND_FLUSH, HOP_FLUSH)
             continue
         if rec.pid != m.asid or m.pt == NULL:
             if not _switch(m, sp, rec.pid):
@@ -437,9 +465,9 @@ cdef intp_t _run_queued(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t 
                 ev.asid = rec.pid
                 return i
         if caches:
-            _queue(m, pa1, len1, kind, HOP_DATA)
+            _submit(m, pa1, len1, kind, HOP_DATA)
             if len1 < size:
-                _queue(m, pa2, size - len1, kind, HOP_PIECE)
+                _submit(m, pa2, size - len1, kind, HOP_PIECE)
     return n
 
 
