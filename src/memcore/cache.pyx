@@ -415,33 +415,40 @@ cdef enum:
     _F_WRITEBACK = 3
 
 
-cdef int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
+cdef inline int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
     # _d_read (op _F_LOAD/_F_FETCH) or _d_write (_F_STORE/_F_WRITEBACK) of an
     # all-LRU hierarchy: the level that served it (n_levels: memory).  The
-    # levels are looked up going down until one holds the line (a store's
-    # miss reads the line from below; a write-back's does not), then the
-    # levels that missed are filled going up, the deepest first, as the
-    # recursion of _d_read/_d_write does.
+    # first level is looked up here (inline: most accesses end there); a
+    # miss goes on in _f_below.
     cdef level_t* L
     cdef intp_t base, w
+    if li >= h.n_levels:
+        h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
+        return li
+    L = h.lv[li]
+    w = _f_find(h, L, line, &base)
+    if w < 0:
+        return _f_below(h, li, base, line, op)
+    L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
+    _f_hit(L, base + w)
+    if op >= _F_STORE:
+        L.dirty[base + w] = 1
+    return li
+
+
+cdef int _f_below(hier_t* h, int li, intp_t base, uint64_t line, int op) noexcept nogil:
+    # Level li missed `line` (its set at `base`).  The levels below are looked
+    # up going down until one holds the line (a store's miss reads the line
+    # from below; a write-back's does not), then the levels that missed are
+    # filled going up, the deepest first, as the recursion of
+    # _d_read/_d_write does.
+    cdef level_t* L = h.lv[li]
+    cdef intp_t w
     cdef int served, k, nm = 0
     cdef int missed[MAX_LEVELS]
     cdef intp_t bases[MAX_LEVELS]
     cdef bint write = op >= _F_STORE
     while True:
-        if li >= h.n_levels:
-            h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
-            served = li
-            break
-        L = h.lv[li]
-        w = _f_find(h, L, line, &base)
-        if w >= 0:
-            L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
-            _f_hit(L, base + w)
-            if op >= _F_STORE:
-                L.dirty[base + w] = 1
-            served = li
-            break
         L.st[S_WMISSES if op >= _F_STORE else (S_IMISSES if op == _F_FETCH else S_RMISSES)] += 1
         missed[nm] = li
         bases[nm] = base
@@ -452,6 +459,17 @@ cdef int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
         if op == _F_STORE:
             op = _F_LOAD
         li = h.next[li]
+        if li >= h.n_levels:
+            h.gst[G_MEM_READS] += 1
+            served = li
+            break
+        L = h.lv[li]
+        w = _f_find(h, L, line, &base)
+        if w >= 0:
+            L.st[S_IHITS if op == _F_FETCH else S_RHITS] += 1
+            _f_hit(L, base + w)
+            served = li
+            break
     for k in range(nm - 1, -1, -1):
         _f_fill(h, missed[k], h.lv[missed[k]], bases[k], line, write and k == 0)
     return served
