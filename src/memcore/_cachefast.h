@@ -230,18 +230,6 @@ static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
     return best;
 }
 
-/* mc_oldest with the usual associativities' loops unrolled. */
-static inline ptrdiff_t mc_lru_victim(const uint64_t *r, ptrdiff_t ways)
-{
-    switch (ways) {
-    case 8: return mc_oldest(r, 8);
-    case 16: return mc_oldest(r, 16);
-    case 4: return mc_oldest(r, 4);
-    case 2: return mc_oldest(r, 2);
-    default: return mc_oldest(r, ways);
-    }
-}
-
 /* A single-line miss of such a level (see MC_LRU_RUN); returns the way
  * the line was installed in.  Out of line: it is rare, and inlined its
  * variables would crowd the hit loop's registers. */
@@ -343,10 +331,12 @@ static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdi
 
 /* ---- prefetch ------------------------------------------------------------
  *
- * Ask the host to start loading the tags and stamps of the set at `base`
- * (a hint: it changes no state of the model).  A set of more than 8 ways
- * spans two 64-byte host lines per array. */
+ * Ask the host to start loading the state of the set at `base` -- tags,
+ * stamps, dirty and valid bytes (a hint: it changes no state of the
+ * model).  A set of more than 8 ways spans two 64-byte host lines of tags
+ * and of stamps. */
 static inline void mc_prefetch_set(const uint64_t *tags, const uint64_t *repl,
+                                   const uint8_t *dirty, const uint8_t *valid,
                                    ptrdiff_t base, ptrdiff_t ways)
 {
 #if defined(__GNUC__)
@@ -356,17 +346,10 @@ static inline void mc_prefetch_set(const uint64_t *tags, const uint64_t *repl,
         __builtin_prefetch(tags + base + ways - 1);
         __builtin_prefetch(repl + base + ways - 1);
     }
+    __builtin_prefetch(dirty + base);
+    __builtin_prefetch(valid + base);
 #else
-    (void)tags; (void)repl; (void)base; (void)ways;
-#endif
-}
-
-static inline void mc_prefetch_bytes(const uint8_t *p)
-{
-#if defined(__GNUC__)
-    __builtin_prefetch(p);
-#else
-    (void)p;
+    (void)tags; (void)repl; (void)dirty; (void)valid; (void)base; (void)ways;
 #endif
 }
 

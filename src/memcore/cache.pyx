@@ -63,9 +63,9 @@ cdef extern from "memcore/_cachefast.h" nogil:
                                  uint64_t rec0, uint64_t* clk, uint64_t* stores,
                                  uint64_t* misses)
     unsigned _max_kind "mc_max_kind"(const void* r, intp_t n)
-    intp_t _lru_oldest "mc_lru_victim"(const uint64_t* stamps, intp_t ways)
-    void _prefetch_set "mc_prefetch_set"(const uint64_t* tags, const uint64_t* repl, intp_t base, intp_t ways)
-    void _prefetch_bytes "mc_prefetch_bytes"(const uint8_t* p)
+    void _prefetch_set "mc_prefetch_set"(const uint64_t* tags, const uint64_t* repl,
+                                         const uint8_t* dirty, const uint8_t* valid,
+                                         intp_t base, intp_t ways)
     enum:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
@@ -373,9 +373,7 @@ cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
 
 cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base) noexcept nogil:
     # Count the record at L; the way holding `line` (or -1) and its set.
-    if L.ctl[CTL_LAST_REC] != h.cur and h.cur != 0:
-        L.ctl[CTL_LAST_REC] = h.cur
-        L.st[S_RECORDS] += 1
+    _count_rec(h, L)
     base[0] = <intp_t>(line & L.set_mask) * L.ways
     return _scan(L.tags + base[0], L.ways, line)
 
@@ -389,7 +387,7 @@ cdef void _f_fill(hier_t* h, int li, level_t* L, intp_t base, uint64_t line,
                   uint8_t dirty) noexcept nogil:
     # Install `line` in the set at `base`: the oldest way is the victim; a
     # dirty victim is written to the next level after the install.
-    cdef intp_t slot = base + _lru_oldest(L.repl + base, L.ways)
+    cdef intp_t slot = base + _oldest(L.repl + base, L.ways)
     cdef uint64_t vline = L.tags[slot]
     cdef uint8_t vd = 0
     if vline != INVALID_TAG:
@@ -787,9 +785,7 @@ cdef inline void _prefetch_below(hier_t* h, int li, uint64_t line) noexcept nogi
     while li < h.n_levels:
         L = h.lv[li]
         base = <intp_t>(line & L.set_mask) * L.ways
-        _prefetch_set(L.tags, L.repl, base, L.ways)
-        _prefetch_bytes(L.dirty + base)
-        _prefetch_bytes(L.valid + base)
+        _prefetch_set(L.tags, L.repl, L.dirty, L.valid, base, L.ways)
         li = h.next[li]
 
 
@@ -916,11 +912,9 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
             if i + _PREFETCH_AHEAD < n:
                 _prefetch_below(h, h.data_entry, tr[i + _PREFETCH_AHEAD].addr >> bits)
             if h.all_lru:
-                # The set scanned above is the one to fill.
-                base = <intp_t>(line & d_mask) * d_ways
-                D.st[S_WMISSES if kind == KIND_STORE else S_RMISSES] += 1
-                _f_ref(h, h.next[h.data_entry], line, _F_LOAD)
-                _f_fill(h, h.data_entry, D, base, line, kind == KIND_STORE)
+                # Counted at D above; the rest of the miss from its set.
+                _f_below(h, h.data_entry, <intp_t>(line & d_mask) * d_ways, line,
+                         _F_STORE if kind == KIND_STORE else _F_LOAD)
             elif kind == KIND_STORE:
                 _d_write_miss(h, D, h.data_entry, line, 0, 1)
             else:

@@ -47,10 +47,9 @@ cdef enum:
 # fewer miss, each is sent at once.  Translation never depends on the
 # caches, so the counts are those of sending each at once.
 cdef enum:
-    HOP_DATA = 0        # a record's (first) physical piece
+    HOP_DATA = 0        # a record's (first) physical piece, or a flush record
     HOP_PIECE = 1       # the piece on the next page of the same record
     HOP_WALK = 2        # a paging-structure entry read by the walker
-    HOP_FLUSH = 3       # a flush record
     HOP_QUEUE = 1024    # operations held at most
 
 ctypedef struct hop_t:

@@ -442,7 +442,7 @@ cdef intp_t _run_queued(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t 
         kind = rec.kind
         if kind == KIND_FLUSH:
             if caches:
-                _submit(m, rec.addr, 1, KIND_FLUSH, HOP_FLUSH)
+                _submit(m, rec.addr, 1, KIND_FLUSH, HOP_DATA)
             continue
         if rec.pid != m.asid or m.pt == NULL:
             if not _switch(m, sp, rec.pid):
