@@ -115,6 +115,14 @@ ctypedef struct tlb_t:
     intp_t memo_entry
     uint64_t memo_page
     uint32_t memo_asid
+    # The last search that missed, for the fill that usually follows it:
+    # nothing maps 4 KiB page ``miss_page`` for ``miss_asid`` (nor globally)
+    # at any size of the plan (``miss_valid`` 0: nothing remembered).
+    # Forgotten, as the memo above, by every insert, flush and restore.
+    # Derived state: it only saves the fill's search, never changes a result.
+    bint miss_valid
+    uint64_t miss_page
+    uint32_t miss_asid
     # Bit s set: the level may hold a valid entry of page size 1 << s (a
     # superset: set by every fill, recomputed when a flush scans the pool).
     # Derived state: searches skip the sizes it rules out, nothing more.
@@ -146,6 +154,12 @@ cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nog
     if (n & (n - 1)) == 0:
         return <intp_t>(vpn & (n - 1))
     return <intp_t>(vpn % n)
+
+
+# Forget the remembered last hit and last miss (the entries are changing).
+cdef inline void tlb_forget(tlb_t* t) noexcept nogil:
+    t.memo_entry = -1
+    t.miss_valid = False
 
 
 # The first of the ways ``base + i`` (bit i set in ``m``: their tag matches)
@@ -240,6 +254,9 @@ cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
     t.stats[TLB_STAT_ACCESSES] += 1
     if i < 0:
         t.stats[TLB_STAT_MISSES] += 1
+        t.miss_valid = True
+        t.miss_page = vaddr >> 12
+        t.miss_asid = asid
         return 0
     t.memo_entry = i
     t.memo_page = vaddr >> 12

@@ -109,6 +109,41 @@ cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) 
     return 1
 
 
+cdef int _fill_missed(tlb_t* t, addr_t vaddr, int s, pfn_t pfn, uint8_t flags) noexcept nogil:
+    # tlb_insert of a non-global page the last search missed (same page and
+    # ASID), at the size of the plan's first step, whose sets have at most 16
+    # ways: that search found no entry to refill in place (for a non-global
+    # fill the same ones a lookup matches), so the fill takes the lowest free
+    # way of the set, else the oldest by rank.
+    cdef const tlb_plan_t* p = &t.plan[0]
+    cdef uint64_t vpn = vaddr >> s
+    cdef intp_t first = p.first + p.ways * <intp_t>(vpn & p.set_mask)
+    cdef uint32_t free_ = memcore_bytes_eq_in(t.tags + first, p.lanes, 0)
+    cdef intp_t victim, i
+    cdef tlb_entry_t* e
+    tlb_forget(t)
+    if free_:
+        victim = memcore_tlb_ctz64(free_)
+    else:
+        victim = memcore_rank_oldest(t.ranks + first, p.ways)
+        t.stats[TLB_STAT_EVICTIONS] += 1
+    i = first + victim
+    e = &t.entries[i]
+    e.vpn = vpn
+    e.pfn = pfn
+    e.asid = t.miss_asid
+    e.shift = <uint8_t>s
+    e.orig_shift = <uint8_t>s
+    e.flags = (flags | TLB_VALID) & TLB_FLAG_MASK
+    e.array = <uint8_t>t.array_of_shift[s]
+    t.tags[i] = memcore_tlb_tag(vpn, s)
+    t.regs[TLB_REG_CLOCK] += 1
+    e.stamp = t.regs[TLB_REG_CLOCK]
+    memcore_rank_newest(t.ranks + first, p.ways, victim)
+    t.stats[TLB_STAT_FILLS] += 1
+    return s
+
+
 cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
                     uint8_t flags) noexcept nogil:
     cdef uint64_t held
@@ -120,9 +155,13 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef bint older
     cdef tlb_array_t* arr
     cdef tlb_entry_t* e
+    if (t.miss_valid and t.nplan > 0 and t.ranks != NULL and shift == t.plan[0].shift and t.plan[0].lanes
+            and (t.plan[0].set_mask or t.plan[0].nsets == 1) and (vaddr >> 12) == t.miss_page
+            and asid == t.miss_asid and not (flags & TLB_GLOBAL)):
+        return _fill_missed(t, vaddr, shift, pfn, flags)
     if shift < 0 or shift > 63:
         return -1
-    t.memo_entry = -1
+    tlb_forget(t)
     held = t.shifts
     if shift < 63:
         held &= ((<uint64_t>1) << (shift + 1)) - 1
@@ -268,7 +307,7 @@ cdef uint64_t _live_shifts(const tlb_t* t) noexcept nogil:
 cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
     cdef intp_t i, n = 0
     cdef uint64_t live = 0
-    t.memo_entry = -1
+    tlb_forget(t)
     for i in range(t.nentries):
         if t.entries[i].flags & TLB_VALID:
             if keep_global and (t.entries[i].flags & TLB_GLOBAL):
@@ -286,7 +325,7 @@ cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
 cdef intp_t tlb_flush_asid(tlb_t* t, uint32_t asid) noexcept nogil:
     cdef intp_t i, n = 0
     cdef uint8_t f
-    t.memo_entry = -1
+    tlb_forget(t)
     for i in range(t.nentries):
         f = t.entries[i].flags
         if (f & TLB_VALID) and not (f & TLB_GLOBAL) and t.entries[i].asid == asid:
@@ -324,7 +363,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
     cdef intp_t a, first, n = 0
     cdef uint64_t m
     cdef int s
-    t.memo_entry = -1
+    tlb_forget(t)
     if t.regs[TLB_REG_FRACTURED]:
         # The pieces of a fractured page sit in other sets: scan everything.
         n = _invalidate_covering(t, 0, t.nentries, vaddr, asid, include_global)
@@ -527,10 +566,11 @@ cdef class TLB:
         self.arrays = arrays
         self._entries = np.zeros(first, dtype=ENTRY_DTYPE)
         self._tags = np.zeros(first + TLB_PAD, dtype=np.uint8)
-        # Ranks for the victim choice of LRU and FIFO in sets wider than 4
-        # ways (up to 4 scanning the stamps costs less than keeping ranks; a
-        # rank is a byte below 128, so at most 64 ways).
-        keep_ranks = policy in ("lru", "fifo") and 4 < max(w for _, w, _ in geometry) <= 64
+        # Ranks for the victim choice of LRU and FIFO (a rank is a byte
+        # below 128, so at most 64 ways).  Even at 4 ways one vector compare
+        # beats scanning the stamps: a fill (every miss of an L1 TLB) saves
+        # more than a hit that is not the last one spends keeping the ranks.
+        keep_ranks = policy in ("lru", "fifo") and max(w for _, w, _ in geometry) <= 64
         self._ranks = np.zeros(first + TLB_PAD if keep_ranks else 0, dtype=np.uint8)
         self._plru = np.zeros(max(plru_first, 1), dtype=np.uint8)
         self._regs = np.zeros(TLB_N_REGS, dtype=np.uint64)
@@ -551,7 +591,7 @@ cdef class TLB:
         self.c.regs = <uint64_t*>cnp.PyArray_DATA(self._regs)
         self.c.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.c.policy = POLICIES.index(self.policy)
-        self.c.memo_entry = -1
+        tlb_forget(&self.c)
         _rebuild_derived(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
         _replan(&self.c)
@@ -584,7 +624,7 @@ cdef class TLB:
             raise ValueError("state: a valid entry names an array or page size this TLB does not have")
         self._entries[...] = entries
         _rebuild_derived(&self.c)
-        self.c.memo_entry = -1
+        tlb_forget(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
         _replan(&self.c)
         self._plru[...] = plru
