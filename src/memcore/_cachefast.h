@@ -102,8 +102,16 @@ static inline ptrdiff_t mc_scan16(const uint64_t *t, uint64_t line) { return mc_
 
 #endif
 
-/* The way of `line` in the set at `t` of `ways` ways, or -1. */
-static inline ptrdiff_t mc_scan(const uint64_t *t, ptrdiff_t ways, uint64_t line)
+#if defined(__GNUC__)
+#define MC_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define MC_ALWAYS_INLINE static inline
+#endif
+
+/* The way of `line` in the set at `t` of `ways` ways, or -1.  Inlined
+ * wherever it is called (the all-LRU miss path calls it for every level it
+ * looks up; a call would cost as much as the 8-way compare itself). */
+MC_ALWAYS_INLINE ptrdiff_t mc_scan(const uint64_t *t, ptrdiff_t ways, uint64_t line)
 {
     switch (ways) {
     case 8: return mc_scan8(t, line);
@@ -217,8 +225,18 @@ typedef struct {
     unsigned bits;
 } mc_lru_level_t;
 
-/* The first way with the smallest stamp (invalid ways carry stamp 0). */
-static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
+/* ---- victim search -----------------------------------------------------
+ *
+ * The first way with the smallest stamp (LRU and FIFO; invalid ways carry
+ * stamp 0, below every valid stamp).  Ties resolve to the lowest way.
+ *
+ * For the usual associativities the smallest stamp is found first, as a
+ * tree of pairwise minima (chains of log2(ways) dependent compares side by
+ * side, where a left-to-right scan is one chain of `ways`), then its first
+ * way by the tag scan's SSE2 equality compare (mc_scan8/16: the first way
+ * holding a value).  Branch-free: which way is oldest is unpredictable on
+ * a miss-heavy stream. */
+static inline ptrdiff_t mc_oldest_any(const uint64_t *r, ptrdiff_t ways)
 {
     ptrdiff_t w, best = 0;
     uint64_t bv = r[0];
@@ -228,6 +246,69 @@ static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
         best = lower ? w : best;
     }
     return best;
+}
+
+#ifdef MEMCORE_SSE2
+
+/* GCC reassociates a tree of minima into one chain; an empty asm on the
+ * partial minima keeps the tree (it emits nothing). */
+#if defined(__GNUC__)
+#define MC_KEEP(x) __asm__("" : "+r"(x))
+#else
+#define MC_KEEP(x) ((void)0)
+#endif
+
+/* The smaller of two stamps, kept as a node of the tree. */
+static inline uint64_t mc_min2(uint64_t a, uint64_t b)
+{
+    uint64_t m = b < a ? b : a;
+    MC_KEEP(m);
+    return m;
+}
+
+/* The smallest of the 8 stamps at r, as a tree of independent compares. */
+static inline uint64_t mc_min8(const uint64_t *r)
+{
+    uint64_t a = mc_min2(r[0], r[1]), b = mc_min2(r[2], r[3]);
+    uint64_t c = mc_min2(r[4], r[5]), d = mc_min2(r[6], r[7]);
+    return mc_min2(mc_min2(a, b), mc_min2(c, d));
+}
+
+static inline ptrdiff_t mc_oldest8(const uint64_t *r)
+{
+    return mc_scan8(r, mc_min8(r));
+}
+
+static inline ptrdiff_t mc_oldest16(const uint64_t *r)
+{
+    return mc_scan16(r, mc_min2(mc_min8(r), mc_min8(r + 8)));
+}
+
+static inline ptrdiff_t mc_oldest4(const uint64_t *r)
+{
+    return mc_scan4(r, mc_min2(mc_min2(r[0], r[1]), mc_min2(r[2], r[3])));
+}
+
+#else
+
+/* The scalar mc_scan_any finds the last equal way, not the first. */
+static inline ptrdiff_t mc_oldest4(const uint64_t *r) { return mc_oldest_any(r, 4); }
+static inline ptrdiff_t mc_oldest8(const uint64_t *r) { return mc_oldest_any(r, 8); }
+static inline ptrdiff_t mc_oldest16(const uint64_t *r) { return mc_oldest_any(r, 16); }
+
+#endif
+
+/* The first way with the smallest stamp of the set at r. */
+static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
+{
+    switch (ways) {
+    case 8: return mc_oldest8(r);
+    case 16: return mc_oldest16(r);
+    case 4: return mc_oldest4(r);
+    case 2: return r[1] < r[0];
+    case 1: return 0;
+    default: return mc_oldest_any(r, ways);
+    }
 }
 
 /* A single-line miss of such a level (see MC_LRU_RUN); returns the way

@@ -44,6 +44,8 @@ cdef extern from "memcore/_cachefast.h" nogil:
     # 2, 4, 8 and 16 ways; see the header).
     intp_t _scan "mc_scan"(const uint64_t* tags, intp_t ways, uint64_t line)
     intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
+    # The first way with the smallest stamp of a set (LRU/FIFO victim).
+    intp_t _oldest "mc_oldest"(const uint64_t* repl, intp_t ways)
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
                                         uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
                                         intp_t ways, unsigned bits, unsigned kmax,
@@ -120,30 +122,6 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
     z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
     return z ^ (z >> 31)
-
-
-cdef inline intp_t _oldest_n(const uint64_t* r, intp_t ways) noexcept nogil:
-    # Branch-free: the first way with the smallest stamp.
-    cdef intp_t w, best = 0
-    cdef uint64_t bestv = r[0]
-    cdef bint lower
-    for w in range(1, ways):
-        lower = r[w] < bestv
-        bestv = r[w] if lower else bestv
-        best = w if lower else best
-    return best
-
-
-cdef inline intp_t _oldest(const uint64_t* r, intp_t ways) noexcept nogil:
-    if ways == 8:
-        return _oldest_n(r, 8)
-    if ways == 4:
-        return _oldest_n(r, 4)
-    if ways == 16:
-        return _oldest_n(r, 16)
-    if ways == 2:
-        return _oldest_n(r, 2)
-    return _oldest_n(r, ways)
 
 
 cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:

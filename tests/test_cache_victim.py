@@ -1,0 +1,82 @@
+"""The LRU/FIFO victim search of memcore/_cachefast.h (``mc_oldest``): the
+first way with the smallest stamp, for every associativity, with the SSE2
+path the engine uses on x86-64 and the portable scalar path other hosts
+get.  The header is compiled into a tiny shared library (twice on x86-64:
+with and without SSE2) and compared with ``min`` on random stamps, ties and
+stamps above 2**63 included."""
+import ctypes
+import platform
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import memcore
+
+CC = shutil.which("gcc") or shutil.which("cc")
+pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
+
+SOURCE = textwrap.dedent("""
+    #include "memcore/_cachefast.h"
+    ptrdiff_t oldest(const uint64_t *r, ptrdiff_t ways) { return mc_oldest(r, ways); }
+""")
+
+FLAVOURS = ["default"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    FLAVOURS.append("-mno-sse2")
+
+
+@pytest.fixture(scope="module", params=FLAVOURS)
+def oldest(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp("victim")
+    src = d / "victim.c"
+    src.write_text(SOURCE)
+    lib = d / "victim.so"
+    flags = [] if request.param == "default" else [request.param]
+    include = Path(memcore.__file__).resolve().parent.parent
+    subprocess.run([CC, "-O2", "-shared", "-fPIC", *flags, f"-I{include}", str(src),
+                    "-o", str(lib)], check=True)
+    fn = ctypes.CDLL(str(lib)).oldest
+    fn.restype = ctypes.c_ssize_t
+    fn.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_ssize_t]
+
+    def call(stamps):
+        arr = (ctypes.c_uint64 * len(stamps))(*stamps)
+        return fn(arr, len(stamps))
+
+    return call
+
+
+def first_smallest(stamps):
+    return stamps.index(min(stamps))
+
+
+# Small values force ties (invalid ways all carry stamp 0); the large ones
+# catch a signed compare.
+STAMP = st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1),
+                  st.integers(2**63 - 2, 2**63 + 1), st.just(2**64 - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_oldest_is_the_first_smallest_stamp(oldest, data):
+    ways = data.draw(st.sampled_from([1, 2, 3, 4, 5, 8, 12, 16, 32]))
+    stamps = data.draw(st.lists(STAMP, min_size=ways, max_size=ways))
+    assert oldest(stamps) == first_smallest(stamps)
+
+
+@pytest.mark.parametrize("ways", [2, 4, 8, 16])
+def test_ties_resolve_to_the_lowest_way(oldest, ways):
+    for w in range(ways):
+        stamps = [5] * ways
+        stamps[w] = 1
+        for later in range(w + 1, ways):
+            tied = list(stamps)
+            tied[later] = 1
+            assert oldest(tied) == w
+        assert oldest(stamps) == w
+    assert oldest([0] * ways) == 0
+    assert oldest([2**63] * (ways - 1) + [2**63 - 1]) == ways - 1
