@@ -633,6 +633,31 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
 
 
 cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexcept nogil:
+    # The common case first: a fetch, load or store within one line (size
+    # 0 is one byte; a range that wraps past the top of the address space
+    # ends past its line) in an all-LRU hierarchy, counted as _access
+    # counts it.  The MMU sends every data operation and walk reference
+    # here; this path needs no stack frame, everything else is _access
+    # (called from three places, so the compiler keeps it out of line).
+    cdef uint32_t bits = h.line_bits
+    cdef uint64_t lsize = (<uint64_t>1) << bits
+    cdef int li
+    if h.all_lru and kind <= KIND_STORE and (addr & (lsize - 1)) + size <= lsize:
+        h.gst[G_RECORDS] += 1
+        h.cur = h.gst[G_RECORDS]
+        if kind != KIND_IFETCH:
+            return _f_ref(h, h.data_entry, addr >> bits, _F_STORE if kind == KIND_STORE else _F_LOAD)
+        h.gst[G_INSTRUCTIONS] += 1
+        li = h.inst_entry
+        if li < 0:
+            h.gst[G_SKIPPED] += 1
+            return -1
+        return _f_ref(h, li, addr >> bits, _F_FETCH)
+    return _access(h, addr, size, kind)
+
+
+cdef int _access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexcept nogil:
+    # hier_access of any record in any mode.
     cdef int li, s, served = -1
     cdef uint64_t first, last, line, end
     cdef uint8_t d
@@ -745,7 +770,7 @@ cdef void _run_compat(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                     L.st[S_PLOADS] += 1
                 _touch(L, slot, 0)
                 continue
-        hier_access(h, r.addr, r.size, kind)
+        _access(h, r.addr, r.size, kind)
 
 
 cdef enum:
@@ -912,7 +937,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                 d_clk = D.ctl[CTL_CLOCK]
                 continue
         _flush_fast(h, D, I, fast)
-        hier_access(h, addr, r.size, kind)
+        _access(h, addr, r.size, kind)
         d_clk = D.ctl[CTL_CLOCK]
     D.ctl[CTL_CLOCK] = d_clk
     fast[1] += n_ld
