@@ -1,9 +1,9 @@
 """The LRU/FIFO victim search of memcore/_cachefast.h (``mc_oldest``): the
-first way with the smallest stamp, for every associativity, with the SSE2
-path the engine uses on x86-64 and the portable scalar path other hosts
-get.  The header is compiled into a tiny shared library (twice on x86-64:
-with and without SSE2) and compared with ``min`` on random stamps, ties and
-stamps above 2**63 included."""
+first way with the smallest stamp, for every associativity, on each path
+the engine can take: AVX2 (chosen at run time where the host has it), SSE2
+(every x86-64) and the portable scalar code other hosts get.  The header is
+compiled into a tiny shared library once per path and compared with
+``min`` on random stamps, ties and stamps above 2**63 included."""
 import ctypes
 import platform
 import shutil
@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
 SOURCE = textwrap.dedent("""
     #include "memcore/_cachefast.h"
     ptrdiff_t oldest(const uint64_t *r, ptrdiff_t ways) { return mc_oldest(r, ways); }
+    void init(void) { mc_cpu_init(); }
 """)
 
 FLAVOURS = ["default"]
 if platform.machine().lower() in ("x86_64", "amd64"):
-    FLAVOURS.append("-mno-sse2")
+    FLAVOURS += ["-DMEMCORE_NO_AVX2", "-mno-sse2"]
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)
@@ -39,7 +40,9 @@ def oldest(request, tmp_path_factory):
     include = Path(memcore.__file__).resolve().parent.parent
     subprocess.run([CC, "-O2", "-shared", "-fPIC", *flags, f"-I{include}", str(src),
                     "-o", str(lib)], check=True)
-    fn = ctypes.CDLL(str(lib)).oldest
+    dll = ctypes.CDLL(str(lib))
+    dll.init()
+    fn = dll.oldest
     fn.restype = ctypes.c_ssize_t
     fn.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_ssize_t]
 

@@ -46,6 +46,8 @@ cdef extern from "memcore/_cachefast.h" nogil:
     intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
     # The first way with the smallest stamp of a set (LRU/FIFO victim).
     intp_t _oldest "mc_oldest"(const uint64_t* repl, intp_t ways)
+    # Let _oldest use AVX2 where the host has it.
+    void _cpu_init "mc_cpu_init"()
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
                                         uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
                                         intp_t ways, unsigned bits, unsigned kmax,
@@ -72,6 +74,8 @@ cdef extern from "memcore/_cachefast.h" nogil:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
         MC_G_MEM_READS, MC_G_MEM_WRITES
+
+_cpu_init()
 
 # The header's copy of the counter indices must be this module's.
 assert (MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV, MC_S_DIRTY_EV,
