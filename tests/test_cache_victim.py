@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
 SOURCE = textwrap.dedent("""
     #include "memcore/_cachefast.h"
     ptrdiff_t oldest(const uint64_t *r, ptrdiff_t ways) { return mc_oldest(r, ways); }
+    ptrdiff_t find(const uint64_t *t, ptrdiff_t ways, uint64_t line) { return mc_find(t, ways, line); }
     void init(void) { mc_cpu_init(); }
 """)
 
@@ -31,7 +32,7 @@ if platform.machine().lower() in ("x86_64", "amd64"):
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)
-def oldest(request, tmp_path_factory):
+def header(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("victim")
     src = d / "victim.c"
     src.write_text(SOURCE)
@@ -42,14 +43,17 @@ def oldest(request, tmp_path_factory):
                     "-o", str(lib)], check=True)
     dll = ctypes.CDLL(str(lib))
     dll.init()
-    fn = dll.oldest
-    fn.restype = ctypes.c_ssize_t
-    fn.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_ssize_t]
+    for fn in (dll.oldest, dll.find):
+        fn.restype = ctypes.c_ssize_t
+    dll.oldest.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_ssize_t]
+    dll.find.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_ssize_t, ctypes.c_uint64]
+    return dll
 
+
+@pytest.fixture(scope="module")
+def oldest(header):
     def call(stamps):
-        arr = (ctypes.c_uint64 * len(stamps))(*stamps)
-        return fn(arr, len(stamps))
-
+        return header.oldest((ctypes.c_uint64 * len(stamps))(*stamps), len(stamps))
     return call
 
 
@@ -83,3 +87,21 @@ def test_ties_resolve_to_the_lowest_way(oldest, ways):
         assert oldest(stamps) == w
     assert oldest([0] * ways) == 0
     assert oldest([2**63] * (ways - 1) + [2**63 - 1]) == ways - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_find_is_the_way_holding_the_line(header, data):
+    # mc_find (the all-LRU miss path's set search): a line is held by at
+    # most one way; invalid ways hold all ones.
+    ways = data.draw(st.sampled_from([1, 2, 4, 8, 16, 32]))
+    lines = data.draw(st.lists(st.integers(0, 2**64 - 2), min_size=ways, max_size=ways,
+                               unique=True))
+    valid = data.draw(st.lists(st.booleans(), min_size=ways, max_size=ways))
+    tags = [t if v else 2**64 - 1 for t, v in zip(lines, valid)]
+    held = [t for t in tags if t != 2**64 - 1]
+    line = data.draw(st.sampled_from(held) if held and data.draw(st.booleans())
+                     else st.integers(0, 2**64 - 2))
+    arr = (ctypes.c_uint64 * ways)(*tags)
+    expect = tags.index(line) if line in held else -1
+    assert header.find(arr, ways, line) == expect

@@ -364,16 +364,39 @@ MC_AVX2 MC_NOINLINE static ptrdiff_t mc_oldest16_avx2(const uint64_t *r)
                          mc_eq4x(d, m) << 12);
 }
 
+/* mc_scan16 four ways per compare. */
+MC_AVX2 MC_NOINLINE static ptrdiff_t mc_scan16_avx2(const uint64_t *t, uint64_t line)
+{
+    __m256i k = _mm256_set1_epi64x((long long)line);
+    unsigned m = mc_eq4x(_mm256_loadu_si256((const __m256i *)t), k) |
+                 mc_eq4x(_mm256_loadu_si256((const __m256i *)t + 1), k) << 4 |
+                 mc_eq4x(_mm256_loadu_si256((const __m256i *)t + 2), k) << 8 |
+                 mc_eq4x(_mm256_loadu_si256((const __m256i *)t + 3), k) << 12;
+    return m ? (ptrdiff_t)__builtin_ctz(m) : -1;
+}
+
 #define MC_OLDEST8(r) (mc_use_avx2 ? mc_oldest8_avx2(r) : mc_oldest8(r))
 #define MC_OLDEST16(r) (mc_use_avx2 ? mc_oldest16_avx2(r) : mc_oldest16(r))
+#define MC_SCAN16(t, line) (mc_use_avx2 ? mc_scan16_avx2(t, line) : mc_scan16(t, line))
 
 #else
 
 static inline void mc_cpu_init(void) {}
 #define MC_OLDEST8(r) mc_oldest8(r)
 #define MC_OLDEST16(r) mc_oldest16(r)
+#define MC_SCAN16(t, line) mc_scan16(t, line)
 
 #endif
+
+/* mc_scan for the all-LRU miss path, whose lower levels are mostly 16-way
+ * (AVX2 there where the host has it).  The hit loops keep the inline SSE2
+ * scan: for them a call would cost more than it saves. */
+MC_ALWAYS_INLINE ptrdiff_t mc_find(const uint64_t *t, ptrdiff_t ways, uint64_t line)
+{
+    if (ways == 16)
+        return MC_SCAN16(t, line);
+    return mc_scan(t, ways, line);
+}
 
 /* The first way with the smallest stamp of the set at r. */
 static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)

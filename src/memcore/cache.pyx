@@ -46,7 +46,9 @@ cdef extern from "memcore/_cachefast.h" nogil:
     intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
     # The first way with the smallest stamp of a set (LRU/FIFO victim).
     intp_t _oldest "mc_oldest"(const uint64_t* repl, intp_t ways)
-    # Let _oldest use AVX2 where the host has it.
+    # _scan for the all-LRU miss path (AVX2 for 16 ways where the host has it).
+    intp_t _find "mc_find"(const uint64_t* tags, intp_t ways, uint64_t line)
+    # Let _oldest and _find use AVX2 where the host has it.
     void _cpu_init "mc_cpu_init"()
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
                                         uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
@@ -353,10 +355,16 @@ cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
 # (lines move only downwards), so the set is still the one to fill when the
 # read from below returns, and the victim is the one _d_fill would choose.
 
-cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base) noexcept nogil:
+cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base,
+                           bint below) noexcept nogil:
     # Count the record at L; the way holding `line` (or -1) and its set.
+    # `below` (a constant at each call): a level below the first, searched
+    # with _find (lower levels are mostly 16-way); the first level's search
+    # stays inline.
     _count_rec(h, L)
     base[0] = <intp_t>(line & L.set_mask) * L.ways
+    if below:
+        return _find(L.tags + base[0], L.ways, line)
     return _scan(L.tags + base[0], L.ways, line)
 
 
@@ -406,7 +414,7 @@ cdef inline int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
         h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
         return li
     L = h.lv[li]
-    w = _f_find(h, L, line, &base)
+    w = _f_find(h, L, line, &base, 0)
     if w < 0:
         return _f_below(h, li, base, line, op)
     L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
@@ -444,7 +452,7 @@ cdef int _f_below(hier_t* h, int li, intp_t base, uint64_t line, int op) noexcep
             served = li
             break
         L = h.lv[li]
-        w = _f_find(h, L, line, &base)
+        w = _f_find(h, L, line, &base, 1)
         if w >= 0:
             L.st[S_IHITS if op == _F_FETCH else S_RHITS] += 1
             _f_hit(L, base + w)
