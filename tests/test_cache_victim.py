@@ -1,9 +1,11 @@
-"""The LRU/FIFO victim search of memcore/_cachefast.h (``mc_oldest``): the
-first way with the smallest stamp, for every associativity, on each path
-the engine can take: AVX2 (chosen at run time where the host has it), SSE2
-(every x86-64) and the portable scalar code other hosts get.  The header is
-compiled into a tiny shared library once per path and compared with
-``min`` on random stamps, ties and stamps above 2**63 included."""
+"""The set searches of memcore/_cachefast.h that pick between code paths:
+the LRU/FIFO victim (``mc_oldest``: the first way with the smallest stamp)
+and the all-LRU miss path's lookup (``mc_find``), for every associativity,
+on each path the engine can take: AVX2 (chosen at run time where the host
+has it), SSE2 (every x86-64) and the portable scalar code other hosts get.
+The header (shipped with the package) is compiled into a tiny shared
+library once per path and compared with plain Python on random stamps and
+tags, ties and stamps above 2**63 included."""
 import ctypes
 import platform
 import shutil
