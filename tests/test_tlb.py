@@ -256,13 +256,16 @@ def address(draw):
 
 
 @st.composite
-def operations(draw, address=address, sizes=SIZES, asids=2, max_ops=120, pickles=False):
+def operations(draw, address=address, sizes=SIZES, asids=2, max_ops=120, pickles=False, fills=False):
+    # fills: also "fill", a lookup followed on a miss by the insert of the
+    # same page (what the MMU does, and what the level's remembered miss
+    # serves without a second search).
     ops = []
     kinds = ["lookup"] * 5 + ["insert"] * 5 + ["probe", "invlpg", "flush_asid", "flush_all"]
     for _ in range(draw(st.integers(1, max_ops))):
-        kind = draw(st.sampled_from(kinds + ["pickle"] * pickles))
+        kind = draw(st.sampled_from(kinds + ["pickle"] * pickles + ["fill"] * 10 * fills))
         va, asid = address(draw), draw(st.integers(0, asids))
-        if kind == "insert":
+        if kind in ("insert", "fill"):
             size = draw(st.sampled_from(sizes))
             pfn = draw(st.integers(0, 1 << 20)) & ~((size >> 12) - 1)
             flags = draw(st.integers(0, 0x3F)) & ~VALID
@@ -309,6 +312,13 @@ def agrees_with_reference(level, ops):
         if kind == "pickle":
             t = pickle.loads(pickle.dumps(t))
             continue
+        if kind == "fill":
+            va, pfn, size, asid, flags = args
+            got, want = t.lookup(va, asid), ref.lookup(va, asid)
+            assert (None if got is None else tuple(got)) == want, (kind, args)
+            if got is None:
+                assert t.insert(va, pfn, size, asid, flags) == ref.insert(va, pfn, size, asid, flags), (kind, args)
+            continue
         got = getattr(t, kind)(*args)
         want = getattr(ref, kind)(*args)
         if kind in ("lookup", "probe"):
@@ -341,6 +351,19 @@ def wide_address(draw):
 @given(wide_levels(), operations(address=wide_address, sizes=[K4, K4, K4, M2], asids=1, max_ops=300,
                                          pickles=True))
 def test_wide_sets_agree_with_reference(level, ops):
+    agrees_with_reference(level, ops)
+
+
+@settings(max_examples=100, deadline=None)
+@given(levels(), operations(fills=True, pickles=True))
+def test_fill_after_a_miss_agrees_with_reference(level, ops):
+    agrees_with_reference(level, ops)
+
+
+@settings(max_examples=40, deadline=None)
+@given(wide_levels(), operations(address=wide_address, sizes=[K4, K4, K4, M2], asids=1,
+                                 max_ops=300, pickles=True, fills=True))
+def test_fill_after_a_miss_in_wide_sets_agrees_with_reference(level, ops):
     agrees_with_reference(level, ops)
 
 

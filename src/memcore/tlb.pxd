@@ -115,6 +115,14 @@ ctypedef struct tlb_t:
     intp_t memo_entry
     uint64_t memo_page
     uint32_t memo_asid
+    # The last search that missed, for the fill that usually follows it:
+    # nothing maps 4 KiB page ``miss_page`` for ``miss_asid`` (nor globally)
+    # at any size of the plan (``miss_valid`` 0: nothing remembered).
+    # Forgotten, as the memo above, by every insert, flush and restore.
+    # Derived state: it only saves the fill's search, never changes a result.
+    bint miss_valid
+    uint64_t miss_page
+    uint32_t miss_asid
     # Bit s set: the level may hold a valid entry of page size 1 << s (a
     # superset: set by every fill, recomputed when a flush scans the pool).
     # Derived state: searches skip the sizes it rules out, nothing more.
@@ -146,6 +154,12 @@ cdef inline intp_t tlb_set_of(const tlb_array_t* arr, uint64_t vpn) noexcept nog
     if (n & (n - 1)) == 0:
         return <intp_t>(vpn & (n - 1))
     return <intp_t>(vpn % n)
+
+
+# Forget the remembered last hit and last miss (the entries are changing).
+cdef inline void tlb_forget(tlb_t* t) noexcept nogil:
+    t.memo_entry = -1
+    t.miss_valid = False
 
 
 # The first of the ways ``base + i`` (bit i set in ``m``: their tag matches)
@@ -240,6 +254,9 @@ cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
     t.stats[TLB_STAT_ACCESSES] += 1
     if i < 0:
         t.stats[TLB_STAT_MISSES] += 1
+        t.miss_valid = True
+        t.miss_page = vaddr >> 12
+        t.miss_asid = asid
         return 0
     t.memo_entry = i
     t.memo_page = vaddr >> 12
@@ -284,12 +301,60 @@ cdef inline int tlb_lookup(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
 # Same search as tlb_lookup without counting or touching anything.
 cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) noexcept nogil
 
+# tlb_insert without the shortcut below (any page, any level).
+cdef int tlb_insert_any(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
+                        uint8_t flags) noexcept nogil
+
+
+cdef inline int tlb_fill_missed(tlb_t* t, addr_t vaddr, int s, pfn_t pfn, uint8_t flags) noexcept nogil:
+    # tlb_insert of a non-global page the last search missed (same page and
+    # ASID), at the size of the plan's first step, whose sets have at most 16
+    # ways: that search found no entry to refill in place (for a non-global
+    # fill the same ones a lookup matches), so the fill takes the lowest free
+    # way of the set, else the oldest by rank.
+    cdef const tlb_plan_t* p = &t.plan[0]
+    cdef uint64_t vpn = vaddr >> s
+    cdef intp_t first = p.first + p.ways * <intp_t>(vpn & p.set_mask)
+    cdef uint32_t free_ = memcore_bytes_eq_in(t.tags + first, p.lanes, 0)
+    cdef intp_t victim, i
+    cdef tlb_entry_t* e
+    tlb_forget(t)
+    if free_:
+        victim = memcore_tlb_ctz64(free_)
+    else:
+        victim = memcore_rank_oldest(t.ranks + first, p.ways)
+        t.stats[TLB_STAT_EVICTIONS] += 1
+    i = first + victim
+    e = &t.entries[i]
+    e.vpn = vpn
+    e.pfn = pfn
+    e.asid = t.miss_asid
+    e.shift = <uint8_t>s
+    e.orig_shift = <uint8_t>s
+    e.flags = (flags | TLB_VALID) & TLB_FLAG_MASK
+    e.array = <uint8_t>t.array_of_shift[s]
+    t.tags[i] = memcore_tlb_tag(vpn, s)
+    t.regs[TLB_REG_CLOCK] += 1
+    e.stamp = t.regs[TLB_REG_CLOCK]
+    memcore_rank_newest(t.ranks + first, p.ways, victim)
+    t.stats[TLB_STAT_FILLS] += 1
+    return s
+
+
 # Insert the translation of ``vaddr`` (page of size ``1 << shift`` at 4 KiB
 # frame ``pfn``, aligned to the page) with ``flags``.  Stores it at the largest
 # page size the level holds that is no larger (fracturing a larger page);
 # returns the shift stored, or -1 if the level holds no page size that small.
-cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
-                    uint8_t flags) noexcept nogil
+# Inline for the usual case, the fill right after a lookup of the page missed
+# (see miss_valid), so that it costs the MMU no call.
+cdef inline int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
+                           uint8_t flags) noexcept nogil:
+    if (t.miss_valid and t.nplan > 0 and t.ranks != NULL and shift == t.plan[0].shift and t.plan[0].lanes
+            and (t.plan[0].set_mask or t.plan[0].nsets == 1) and (vaddr >> 12) == t.miss_page
+            and asid == t.miss_asid and not (flags & TLB_GLOBAL)):
+        return tlb_fill_missed(t, vaddr, shift, pfn, flags)
+    return tlb_insert_any(t, vaddr, asid, shift, pfn, flags)
+
 
 # Invalidate every entry (keep_global: all but the global ones, as a CR3
 # write without PCID does).  Returns the number of entries invalidated.

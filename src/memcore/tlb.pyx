@@ -109,8 +109,8 @@ cdef int tlb_probe(const tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit) 
     return 1
 
 
-cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
-                    uint8_t flags) noexcept nogil:
+cdef int tlb_insert_any(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
+                        uint8_t flags) noexcept nogil:
     cdef uint64_t held
     cdef int s
     cdef intp_t a, set_, first, i, way, victim, invalid, oldest, base, end
@@ -122,7 +122,7 @@ cdef int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
     cdef tlb_entry_t* e
     if shift < 0 or shift > 63:
         return -1
-    t.memo_entry = -1
+    tlb_forget(t)
     held = t.shifts
     if shift < 63:
         held &= ((<uint64_t>1) << (shift + 1)) - 1
@@ -268,7 +268,7 @@ cdef uint64_t _live_shifts(const tlb_t* t) noexcept nogil:
 cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
     cdef intp_t i, n = 0
     cdef uint64_t live = 0
-    t.memo_entry = -1
+    tlb_forget(t)
     for i in range(t.nentries):
         if t.entries[i].flags & TLB_VALID:
             if keep_global and (t.entries[i].flags & TLB_GLOBAL):
@@ -286,7 +286,7 @@ cdef intp_t tlb_flush_all(tlb_t* t, bint keep_global) noexcept nogil:
 cdef intp_t tlb_flush_asid(tlb_t* t, uint32_t asid) noexcept nogil:
     cdef intp_t i, n = 0
     cdef uint8_t f
-    t.memo_entry = -1
+    tlb_forget(t)
     for i in range(t.nentries):
         f = t.entries[i].flags
         if (f & TLB_VALID) and not (f & TLB_GLOBAL) and t.entries[i].asid == asid:
@@ -324,7 +324,7 @@ cdef intp_t tlb_invlpg(tlb_t* t, addr_t vaddr, uint32_t asid, bint include_globa
     cdef intp_t a, first, n = 0
     cdef uint64_t m
     cdef int s
-    t.memo_entry = -1
+    tlb_forget(t)
     if t.regs[TLB_REG_FRACTURED]:
         # The pieces of a fractured page sit in other sets: scan everything.
         n = _invalidate_covering(t, 0, t.nentries, vaddr, asid, include_global)
@@ -527,10 +527,11 @@ cdef class TLB:
         self.arrays = arrays
         self._entries = np.zeros(first, dtype=ENTRY_DTYPE)
         self._tags = np.zeros(first + TLB_PAD, dtype=np.uint8)
-        # Ranks for the victim choice of LRU and FIFO in sets wider than 4
-        # ways (up to 4 scanning the stamps costs less than keeping ranks; a
-        # rank is a byte below 128, so at most 64 ways).
-        keep_ranks = policy in ("lru", "fifo") and 4 < max(w for _, w, _ in geometry) <= 64
+        # Ranks for the victim choice of LRU and FIFO (a rank is a byte
+        # below 128, so at most 64 ways).  Even at 4 ways one vector compare
+        # beats scanning the stamps: a fill (every miss of an L1 TLB) saves
+        # more than a hit that is not the last one spends keeping the ranks.
+        keep_ranks = policy in ("lru", "fifo") and max(w for _, w, _ in geometry) <= 64
         self._ranks = np.zeros(first + TLB_PAD if keep_ranks else 0, dtype=np.uint8)
         self._plru = np.zeros(max(plru_first, 1), dtype=np.uint8)
         self._regs = np.zeros(TLB_N_REGS, dtype=np.uint64)
@@ -551,7 +552,7 @@ cdef class TLB:
         self.c.regs = <uint64_t*>cnp.PyArray_DATA(self._regs)
         self.c.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.c.policy = POLICIES.index(self.policy)
-        self.c.memo_entry = -1
+        tlb_forget(&self.c)
         _rebuild_derived(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
         _replan(&self.c)
@@ -584,7 +585,7 @@ cdef class TLB:
             raise ValueError("state: a valid entry names an array or page size this TLB does not have")
         self._entries[...] = entries
         _rebuild_derived(&self.c)
-        self.c.memo_entry = -1
+        tlb_forget(&self.c)
         self.c.live_shifts = _live_shifts(&self.c)
         _replan(&self.c)
         self._plru[...] = plru
