@@ -31,7 +31,11 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+# numpy's OpenBLAS threads can spin on the second core after numpy starts,
+# the core the C child process needs; nothing here uses BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
