@@ -231,16 +231,48 @@ cdef inline void tlb_plru_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, i
         level -= 1
 
 
-# Replacement update for a hit (or an in-place refill) of entry ``i``, way
-# ``way`` of set ``set_`` of array ``arr``.
-cdef inline void tlb_touch(tlb_t* t, const tlb_array_t* arr, intp_t set_, intp_t way, intp_t i) noexcept nogil:
+# Replacement update for a hit (or an in-place refill) of entry ``i`` of the
+# set whose way 0 is entry ``first`` (``ways`` ways).
+cdef inline void tlb_touch(tlb_t* t, intp_t first, intp_t ways, intp_t i) noexcept nogil:
+    cdef const tlb_array_t* arr
     if t.policy == TLB_LRU:
         t.regs[TLB_REG_CLOCK] += 1
         t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
         if t.ranks != NULL:
-            memcore_rank_newest(t.ranks + (i - way), arr.ways, way)
+            memcore_rank_newest(t.ranks + first, ways, i - first)
     elif t.policy == TLB_PLRU:
-        tlb_plru_touch(t, arr, set_, way)
+        arr = &t.arrays[t.entries[i].array]
+        tlb_plru_touch(t, arr, (first - arr.first) // arr.ways, i - first)
+
+
+# Write a translation into way ``victim`` of the set whose way 0 is entry
+# ``first`` (``ways`` ways) and make it the set's newest: the entry (page
+# ``vpn`` at size ``1 << s``, filled from a page of ``1 << orig``; ``flags``
+# with TLB_VALID), its tag, its stamp and rank or PLRU bits.  Counts the fill.
+cdef inline void tlb_install(tlb_t* t, intp_t first, intp_t ways, intp_t victim, uint64_t vpn, pfn_t pfn,
+                             uint32_t asid, int s, int orig, uint8_t flags, uint8_t tag) noexcept nogil:
+    cdef intp_t i = first + victim
+    cdef tlb_entry_t* e = &t.entries[i]
+    cdef const tlb_array_t* arr
+    e.vpn = vpn
+    e.pfn = pfn
+    e.asid = asid
+    e.shift = <uint8_t>s
+    e.orig_shift = <uint8_t>orig
+    e.flags = flags
+    e.array = <uint8_t>t.array_of_shift[s]
+    t.tags[i] = tag
+    if t.policy == TLB_LRU or t.policy == TLB_FIFO:
+        t.regs[TLB_REG_CLOCK] += 1
+        e.stamp = t.regs[TLB_REG_CLOCK]
+        if t.ranks != NULL:
+            memcore_rank_newest(t.ranks + first, ways, victim)
+    else:
+        e.stamp = 0
+        if t.policy == TLB_PLRU:
+            arr = &t.arrays[e.array]
+            tlb_plru_touch(t, arr, (first - arr.first) // arr.ways, victim)
+    t.stats[TLB_STAT_FILLS] += 1
 
 
 # Look ``vaddr`` up for ``asid``: 1 and ``*hit`` filled on a hit, 0 on a miss.
@@ -250,7 +282,6 @@ cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
     cdef intp_t first = 0
     cdef int step = 0
     cdef intp_t i = tlb_find(t, vaddr, asid, &first, &step)
-    cdef const tlb_array_t* arr
     t.stats[TLB_STAT_ACCESSES] += 1
     if i < 0:
         t.stats[TLB_STAT_MISSES] += 1
@@ -262,14 +293,7 @@ cdef inline int tlb_search(tlb_t* t, addr_t vaddr, uint32_t asid, tlb_hit_t* hit
     t.memo_page = vaddr >> 12
     t.memo_asid = asid
     t.stats[TLB_STAT_HITS] += 1
-    if t.policy == TLB_LRU:
-        t.regs[TLB_REG_CLOCK] += 1
-        t.entries[i].stamp = t.regs[TLB_REG_CLOCK]
-        if t.ranks != NULL:
-            memcore_rank_newest(t.ranks + first, t.plan[step].ways, i - first)
-    elif t.policy == TLB_PLRU:
-        arr = &t.arrays[t.entries[i].array]
-        tlb_plru_touch(t, arr, (first - arr.first) // arr.ways, i - first)
+    tlb_touch(t, first, t.plan[step].ways, i)
     hit.entry = i
     hit.pfn = t.entries[i].pfn
     hit.shift = t.entries[i].shift
@@ -306,7 +330,8 @@ cdef int tlb_insert_any(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t 
                         uint8_t flags) noexcept nogil
 
 
-cdef inline int tlb_fill_missed(tlb_t* t, addr_t vaddr, int s, pfn_t pfn, uint8_t flags) noexcept nogil:
+cdef inline int tlb_fill_missed(tlb_t* t, addr_t vaddr, uint32_t asid, int s, pfn_t pfn,
+                                uint8_t flags) noexcept nogil:
     # tlb_insert of a non-global page the last search missed (same page and
     # ASID), at the size of the plan's first step, whose sets have at most 16
     # ways: that search found no entry to refill in place (for a non-global
@@ -316,28 +341,15 @@ cdef inline int tlb_fill_missed(tlb_t* t, addr_t vaddr, int s, pfn_t pfn, uint8_
     cdef uint64_t vpn = vaddr >> s
     cdef intp_t first = p.first + p.ways * <intp_t>(vpn & p.set_mask)
     cdef uint32_t free_ = memcore_bytes_eq_in(t.tags + first, p.lanes, 0)
-    cdef intp_t victim, i
-    cdef tlb_entry_t* e
+    cdef intp_t victim
     tlb_forget(t)
     if free_:
         victim = memcore_tlb_ctz64(free_)
     else:
         victim = memcore_rank_oldest(t.ranks + first, p.ways)
         t.stats[TLB_STAT_EVICTIONS] += 1
-    i = first + victim
-    e = &t.entries[i]
-    e.vpn = vpn
-    e.pfn = pfn
-    e.asid = t.miss_asid
-    e.shift = <uint8_t>s
-    e.orig_shift = <uint8_t>s
-    e.flags = (flags | TLB_VALID) & TLB_FLAG_MASK
-    e.array = <uint8_t>t.array_of_shift[s]
-    t.tags[i] = memcore_tlb_tag(vpn, s)
-    t.regs[TLB_REG_CLOCK] += 1
-    e.stamp = t.regs[TLB_REG_CLOCK]
-    memcore_rank_newest(t.ranks + first, p.ways, victim)
-    t.stats[TLB_STAT_FILLS] += 1
+    tlb_install(t, first, p.ways, victim, vpn, pfn, asid, s, s, (flags | TLB_VALID) & TLB_FLAG_MASK,
+                memcore_tlb_tag(vpn, s))
     return s
 
 
@@ -352,7 +364,7 @@ cdef inline int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn
     if (t.miss_valid and t.nplan > 0 and t.ranks != NULL and shift == t.plan[0].shift and t.plan[0].lanes
             and (t.plan[0].set_mask or t.plan[0].nsets == 1) and (vaddr >> 12) == t.miss_page
             and asid == t.miss_asid and not (flags & TLB_GLOBAL)):
-        return tlb_fill_missed(t, vaddr, shift, pfn, flags)
+        return tlb_fill_missed(t, vaddr, asid, shift, pfn, flags)
     return tlb_insert_any(t, vaddr, asid, shift, pfn, flags)
 
 

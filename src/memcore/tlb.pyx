@@ -158,7 +158,7 @@ cdef int tlb_insert_any(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t 
                 e.asid = asid
                 e.flags = flags
                 e.orig_shift = <uint8_t>shift
-                tlb_touch(t, arr, set_, i - first, i)
+                tlb_touch(t, first, arr.ways, i)
                 return s
         if invalid < 0 and free_:
             invalid = base - first + memcore_tlb_ctz64(free_)
@@ -181,26 +181,7 @@ cdef int tlb_insert_any(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t 
         else:
             victim = _plru_victim(t, arr, set_)
         t.stats[TLB_STAT_EVICTIONS] += 1
-    i = first + victim
-    e = &t.entries[i]
-    e.vpn = vpn
-    e.pfn = pfn
-    e.asid = asid
-    e.shift = <uint8_t>s
-    e.orig_shift = <uint8_t>shift
-    e.flags = flags
-    e.array = <uint8_t>a
-    t.tags[i] = tag
-    if t.policy == TLB_LRU or t.policy == TLB_FIFO:
-        t.regs[TLB_REG_CLOCK] += 1
-        e.stamp = t.regs[TLB_REG_CLOCK]
-        if t.ranks != NULL:
-            memcore_rank_newest(t.ranks + first, arr.ways, victim)
-    else:
-        e.stamp = 0
-        if t.policy == TLB_PLRU:
-            tlb_plru_touch(t, arr, set_, victim)
-    t.stats[TLB_STAT_FILLS] += 1
+    tlb_install(t, first, arr.ways, victim, vpn, pfn, asid, s, shift, flags, tag)
     if not ((t.live_shifts >> s) & 1):
         t.live_shifts |= (<uint64_t>1) << s
         _replan(t)
