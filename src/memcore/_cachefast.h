@@ -398,11 +398,15 @@ MC_ALWAYS_INLINE ptrdiff_t mc_find(const uint64_t *t, ptrdiff_t ways, uint64_t l
     return mc_scan(t, ways, line);
 }
 
-/* The first way with the smallest stamp of the set at r. */
+/* The first way with the smallest stamp of the set at r.  Eight ways take
+ * the scalar search: with the vector one the one-level lackey loop (hits
+ * restamp the set 8 bytes at a time, a miss then reads the stamps 16 bytes
+ * at a time, which store forwarding cannot serve) ran at 142 M records/s
+ * against 192, at the same instruction count. */
 static inline ptrdiff_t mc_oldest(const uint64_t *r, ptrdiff_t ways)
 {
     switch (ways) {
-    case 8: return MC_OLDEST8(r);
+    case 8: return mc_oldest_any(r, 8);
     case 16: return MC_OLDEST16(r);
     case 4: return mc_oldest4(r);
     case 2: return r[1] < r[0];
