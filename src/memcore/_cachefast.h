@@ -230,12 +230,13 @@ typedef struct {
  * The first way with the smallest stamp (LRU and FIFO; invalid ways carry
  * stamp 0, below every valid stamp).  Ties resolve to the lowest way.
  *
- * For the usual associativities the smallest stamp is found first, as a
- * tree of pairwise minima (chains of log2(ways) dependent compares side by
- * side, where a left-to-right scan is one chain of `ways`), then its first
- * way by the tag scan's SSE2 equality compare (mc_scan8/16: the first way
- * holding a value).  Branch-free: which way is oldest is unpredictable on
- * a miss-heavy stream. */
+ * For 4 and 16 ways the smallest stamp is found first, as a tree of
+ * pairwise minima (chains of log2(ways) dependent compares side by side,
+ * where a left-to-right scan is one chain of `ways`), then its first way by
+ * the tag scan's SSE2 equality compare (mc_scan4/16: the first way holding
+ * a value); 8 ways take the scalar scan below (see mc_oldest).
+ * Branch-free: which way is oldest is unpredictable on a miss-heavy
+ * stream. */
 static inline ptrdiff_t mc_oldest_any(const uint64_t *r, ptrdiff_t ways)
 {
     ptrdiff_t w, best = 0;
@@ -274,11 +275,6 @@ static inline uint64_t mc_min8(const uint64_t *r)
     return mc_min2(mc_min2(a, b), mc_min2(c, d));
 }
 
-static inline ptrdiff_t mc_oldest8(const uint64_t *r)
-{
-    return mc_scan8(r, mc_min8(r));
-}
-
 static inline ptrdiff_t mc_oldest16(const uint64_t *r)
 {
     return mc_scan16(r, mc_min2(mc_min8(r), mc_min8(r + 8)));
@@ -293,13 +289,12 @@ static inline ptrdiff_t mc_oldest4(const uint64_t *r)
 
 /* The scalar mc_scan_any finds the last equal way, not the first. */
 static inline ptrdiff_t mc_oldest4(const uint64_t *r) { return mc_oldest_any(r, 4); }
-static inline ptrdiff_t mc_oldest8(const uint64_t *r) { return mc_oldest_any(r, 8); }
 static inline ptrdiff_t mc_oldest16(const uint64_t *r) { return mc_oldest_any(r, 16); }
 
 #endif
 
 /* With AVX2 (chosen at run time: the module is built for any x86-64) the
- * 8- and 16-way searches take four ways per instruction.  AVX2 compares
+ * 16-way searches take four ways per instruction.  AVX2 compares
  * 64-bit integers as signed, so the stamps are compared with their top bit
  * flipped (which orders them as unsigned); the minimum is reduced across
  * the vectors and their lanes, and the first way equal to it is the lowest
@@ -343,15 +338,6 @@ MC_AVX2 static inline unsigned mc_eq4x(__m256i a, __m256i b)
     return (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(a, b)));
 }
 
-MC_AVX2 MC_NOINLINE static ptrdiff_t mc_oldest8_avx2(const uint64_t *r)
-{
-    const __m256i top = _mm256_set1_epi64x((long long)0x8000000000000000ULL);
-    __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)r), top);
-    __m256i b = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)r + 1), top);
-    __m256i m = mc_hmin4x(mc_min4x(a, b));
-    return __builtin_ctz(mc_eq4x(a, m) | mc_eq4x(b, m) << 4);
-}
-
 MC_AVX2 MC_NOINLINE static ptrdiff_t mc_oldest16_avx2(const uint64_t *r)
 {
     const __m256i top = _mm256_set1_epi64x((long long)0x8000000000000000ULL);
@@ -375,14 +361,12 @@ MC_AVX2 MC_NOINLINE static ptrdiff_t mc_scan16_avx2(const uint64_t *t, uint64_t 
     return m ? (ptrdiff_t)__builtin_ctz(m) : -1;
 }
 
-#define MC_OLDEST8(r) (mc_use_avx2 ? mc_oldest8_avx2(r) : mc_oldest8(r))
 #define MC_OLDEST16(r) (mc_use_avx2 ? mc_oldest16_avx2(r) : mc_oldest16(r))
 #define MC_SCAN16(t, line) (mc_use_avx2 ? mc_scan16_avx2(t, line) : mc_scan16(t, line))
 
 #else
 
 static inline void mc_cpu_init(void) {}
-#define MC_OLDEST8(r) mc_oldest8(r)
 #define MC_OLDEST16(r) mc_oldest16(r)
 #define MC_SCAN16(t, line) mc_scan16(t, line)
 
