@@ -44,6 +44,12 @@ cdef extern from "memcore/_cachefast.h" nogil:
     # 2, 4, 8 and 16 ways; see the header).
     intp_t _scan "mc_scan"(const uint64_t* tags, intp_t ways, uint64_t line)
     intp_t _scan8 "mc_scan8"(const uint64_t* tags, uint64_t line)
+    # The first way with the smallest stamp of a set (LRU/FIFO victim).
+    intp_t _oldest "mc_oldest"(const uint64_t* repl, intp_t ways)
+    # _scan for the all-LRU miss path (AVX2 for 16 ways where the host has it).
+    intp_t _find "mc_find"(const uint64_t* tags, intp_t ways, uint64_t line)
+    # Let _oldest and _find use AVX2 where the host has it.
+    void _cpu_init "mc_cpu_init"()
     intp_t _stamp_hits "mc_stamp_hits"(const void* r, intp_t n, const uint64_t* tags,
                                         uint64_t* repl, uint8_t* dirty, uint64_t set_mask,
                                         intp_t ways, unsigned bits, unsigned kmax,
@@ -70,6 +76,8 @@ cdef extern from "memcore/_cachefast.h" nogil:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
         MC_G_MEM_READS, MC_G_MEM_WRITES
+
+_cpu_init()
 
 # The header's copy of the counter indices must be this module's.
 assert (MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV, MC_S_DIRTY_EV,
@@ -120,30 +128,6 @@ cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
     z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
     z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
     return z ^ (z >> 31)
-
-
-cdef inline intp_t _oldest_n(const uint64_t* r, intp_t ways) noexcept nogil:
-    # Branch-free: the first way with the smallest stamp.
-    cdef intp_t w, best = 0
-    cdef uint64_t bestv = r[0]
-    cdef bint lower
-    for w in range(1, ways):
-        lower = r[w] < bestv
-        bestv = r[w] if lower else bestv
-        best = w if lower else best
-    return best
-
-
-cdef inline intp_t _oldest(const uint64_t* r, intp_t ways) noexcept nogil:
-    if ways == 8:
-        return _oldest_n(r, 8)
-    if ways == 4:
-        return _oldest_n(r, 4)
-    if ways == 16:
-        return _oldest_n(r, 16)
-    if ways == 2:
-        return _oldest_n(r, 2)
-    return _oldest_n(r, ways)
 
 
 cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
@@ -371,10 +355,16 @@ cdef int _d_write_miss(hier_t* h, level_t* L, int li, uint64_t line, bint full,
 # (lines move only downwards), so the set is still the one to fill when the
 # read from below returns, and the victim is the one _d_fill would choose.
 
-cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base) noexcept nogil:
+cdef inline intp_t _f_find(hier_t* h, level_t* L, uint64_t line, intp_t* base,
+                           bint below) noexcept nogil:
     # Count the record at L; the way holding `line` (or -1) and its set.
+    # `below` (a constant at each call): a level below the first, searched
+    # with _find (lower levels are mostly 16-way); the first level's search
+    # stays inline.
     _count_rec(h, L)
     base[0] = <intp_t>(line & L.set_mask) * L.ways
+    if below:
+        return _find(L.tags + base[0], L.ways, line)
     return _scan(L.tags + base[0], L.ways, line)
 
 
@@ -424,7 +414,7 @@ cdef inline int _f_ref(hier_t* h, int li, uint64_t line, int op) noexcept nogil:
         h.gst[G_MEM_WRITES if op == _F_WRITEBACK else G_MEM_READS] += 1
         return li
     L = h.lv[li]
-    w = _f_find(h, L, line, &base)
+    w = _f_find(h, L, line, &base, 0)
     if w < 0:
         return _f_below(h, li, base, line, op)
     L.st[S_WHITS if op >= _F_STORE else (S_IHITS if op == _F_FETCH else S_RHITS)] += 1
@@ -462,7 +452,7 @@ cdef int _f_below(hier_t* h, int li, intp_t base, uint64_t line, int op) noexcep
             served = li
             break
         L = h.lv[li]
-        w = _f_find(h, L, line, &base)
+        w = _f_find(h, L, line, &base, 1)
         if w >= 0:
             L.st[S_IHITS if op == _F_FETCH else S_RHITS] += 1
             _f_hit(L, base + w)
@@ -655,6 +645,31 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
 
 
 cdef int hier_access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexcept nogil:
+    # The common case first: a fetch, load or store within one line (size
+    # 0 is one byte; a range that wraps past the top of the address space
+    # ends past its line) in an all-LRU hierarchy, counted as _access
+    # counts it.  The MMU sends every data operation and walk reference
+    # here; this path needs no stack frame, everything else is _access
+    # (called from three places, so the compiler keeps it out of line).
+    cdef uint32_t bits = h.line_bits
+    cdef uint64_t lsize = (<uint64_t>1) << bits
+    cdef int li
+    if h.all_lru and kind <= KIND_STORE and (addr & (lsize - 1)) + size <= lsize:
+        h.gst[G_RECORDS] += 1
+        h.cur = h.gst[G_RECORDS]
+        if kind != KIND_IFETCH:
+            return _f_ref(h, h.data_entry, addr >> bits, _F_STORE if kind == KIND_STORE else _F_LOAD)
+        h.gst[G_INSTRUCTIONS] += 1
+        li = h.inst_entry
+        if li < 0:
+            h.gst[G_SKIPPED] += 1
+            return -1
+        return _f_ref(h, li, addr >> bits, _F_FETCH)
+    return _access(h, addr, size, kind)
+
+
+cdef int _access(hier_t* h, addr_t addr, uint32_t size, uint8_t kind) noexcept nogil:
+    # hier_access of any record in any mode.
     cdef int li, s, served = -1
     cdef uint64_t first, last, line, end
     cdef uint8_t d
@@ -767,7 +782,7 @@ cdef void _run_compat(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                     L.st[S_PLOADS] += 1
                 _touch(L, slot, 0)
                 continue
-        hier_access(h, r.addr, r.size, kind)
+        _access(h, r.addr, r.size, kind)
 
 
 cdef enum:
@@ -934,7 +949,7 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
                 d_clk = D.ctl[CTL_CLOCK]
                 continue
         _flush_fast(h, D, I, fast)
-        hier_access(h, addr, r.size, kind)
+        _access(h, addr, r.size, kind)
         d_clk = D.ctl[CTL_CLOCK]
     D.ctl[CTL_CLOCK] = d_clk
     fast[1] += n_ld
