@@ -338,6 +338,23 @@ def test_state_views_are_zero_copy_and_pickle_roundtrips():
     assert h2.stats() == h.stats()
 
 
+def test_valid_bits_follow_the_tags_and_a_state_that_disagrees_is_refused():
+    c = Cache(1024, 64, 4)
+    c.run(make(np.arange(0, 640, 64), kind=STORE))
+    assert list(c.valid) == [int(t != 2**64 - 1) for t in c.tags]
+    assert c.valid.sum() == 10
+    fn, (cfg, tags, repl, dirty, valid, *rest) = c.__reduce__()
+    assert fn(cfg, tags, repl, dirty, valid, *rest).lines() == c.lines()
+    bad = valid.copy()
+    bad[np.flatnonzero(valid)[0]] = 0
+    with pytest.raises(ValueError, match="valid bits disagree with the tags"):
+        fn(cfg, tags, repl, dirty, bad, *rest)
+    with pytest.raises(ValueError, match="does not fit"):
+        fn(cfg, tags, repl, dirty, valid[:-1], *rest)
+    c.access(0, kind=FLUSH)  # writes back and invalidates every line
+    assert c.valid.sum() == 0 and c.lines() == []
+
+
 def test_reset_stats_keeps_contents():
     h = two_levels()
     h.access(0)

@@ -218,7 +218,7 @@ enum {
  * hier_run sees it. */
 typedef struct {
     uint64_t *tags, *repl;
-    uint8_t *dirty, *valid;
+    uint8_t *dirty;
     uint64_t *st, *ctl, *gst;
     uint64_t set_mask;
     ptrdiff_t ways;
@@ -425,7 +425,6 @@ static MC_NOINLINE ptrdiff_t mc_lru_fill(const mc_lru_level_t *L, ptrdiff_t base
     L->st[MC_S_FILLS]++;
     L->gst[MC_G_MEM_READS]++;
     L->tags[base + w] = line;
-    L->valid[base + w] = 1;
     L->dirty[base + w] = 0;
     return w;
 }
@@ -501,12 +500,11 @@ static inline ptrdiff_t mc_lru_run(const mc_lru_level_t *L, const void *r, ptrdi
 /* ---- prefetch ------------------------------------------------------------
  *
  * Ask the host to start loading the state of the set at `base` -- tags,
- * stamps, dirty and valid bytes (a hint: it changes no state of the
+ * stamps and dirty bytes (a hint: it changes no state of the
  * model).  A set of more than 8 ways spans two 64-byte host lines of tags
  * and of stamps. */
 static inline void mc_prefetch_set(const uint64_t *tags, const uint64_t *repl,
-                                   const uint8_t *dirty, const uint8_t *valid,
-                                   ptrdiff_t base, ptrdiff_t ways)
+                                   const uint8_t *dirty, ptrdiff_t base, ptrdiff_t ways)
 {
 #if defined(__GNUC__)
     __builtin_prefetch(tags + base);
@@ -516,9 +514,8 @@ static inline void mc_prefetch_set(const uint64_t *tags, const uint64_t *repl,
         __builtin_prefetch(repl + base + ways - 1);
     }
     __builtin_prefetch(dirty + base);
-    __builtin_prefetch(valid + base);
 #else
-    (void)tags; (void)repl; (void)dirty; (void)valid; (void)base; (void)ways;
+    (void)tags; (void)repl; (void)dirty; (void)base; (void)ways;
 #endif
 }
 

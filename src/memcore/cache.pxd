@@ -10,14 +10,16 @@
 # Glossary
 #   line      address >> line_bits: the number of a cache line (64 bits)
 #   set       line & set_mask; its ways are slots set*ways .. set*ways+ways-1
-#   slot      index of one way in the flat tags/repl/dirty/valid arrays
+#   slot      index of one way in the flat tags/repl/dirty arrays
 #   repl      per-slot replacement state: a use/fill stamp (LRU, MRU, FIFO),
 #             a 2-bit RRPV (SRRIP), or tree bits (PLRU: node k of a set's
 #             tree lives in slot set*ways+k, k = 1..ways-1)
 #   clock     per-level counter that produces the stamps
 #
 # Invariants: an invalid way holds tag INVALID_TAG (line_size >= 2 makes it
-# impossible as a real line number) and valid 0, dirty 0.  All indices used
+# impossible as a real line number) and dirty 0; a way is valid exactly when
+# its tag is not INVALID_TAG (there is no separate valid bit to keep: one
+# host line less to touch per set on a fill).  All indices used
 # by these functions are derived from masks over validated geometry, so no
 # input address can reach outside the arrays.
 
@@ -95,7 +97,6 @@ ctypedef struct level_t:
     uint64_t* tags      # [sets*ways] line numbers, INVALID_TAG when invalid
     uint64_t* repl      # [sets*ways] replacement state (see glossary)
     uint8_t* dirty      # [sets*ways]
-    uint8_t* valid      # [sets*ways]
     count_t* st         # [N_STATS] counters
     uint64_t* ctl       # [N_CTL] clock, rng state, last record id
     intp_t sets
@@ -168,7 +169,7 @@ cdef void hier_prepare(hier_t* h) noexcept nogil
 cdef class Cache:
     cdef level_t lv
     cdef hier_t solo            # this level alone, with memory below
-    cdef readonly object tags, repl, dirty, valid, counters, ctl, gstats
+    cdef readonly object tags, repl, dirty, counters, ctl, gstats
     cdef readonly str name, policy
     cdef readonly intp_t size, line_size, ways, sets
     cdef readonly bint write_back, write_allocate

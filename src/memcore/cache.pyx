@@ -70,8 +70,7 @@ cdef extern from "memcore/_cachefast.h" nogil:
                                  uint64_t* misses)
     unsigned _max_kind "mc_max_kind"(const void* r, intp_t n)
     void _prefetch_set "mc_prefetch_set"(const uint64_t* tags, const uint64_t* repl,
-                                         const uint8_t* dirty, const uint8_t* valid,
-                                         intp_t base, intp_t ways)
+                                         const uint8_t* dirty, intp_t base, intp_t ways)
     enum:
         MC_S_RECORDS, MC_S_RMISSES, MC_S_WMISSES, MC_S_FILLS, MC_S_CLEAN_EV,
         MC_S_DIRTY_EV, MC_S_WRITEBACKS, MC_CTL_CLOCK, MC_CTL_LAST_REC,
@@ -173,7 +172,6 @@ cdef inline intp_t _victim(level_t* L, uint64_t line) noexcept nogil:
 
 cdef inline void _invalidate(level_t* L, intp_t slot) noexcept nogil:
     L.tags[slot] = INVALID_TAG
-    L.valid[slot] = 0
     L.dirty[slot] = 0
     if L.policy == POL_LRU or L.policy == POL_FIFO or L.policy == POL_MRU:
         L.repl[slot] = 0
@@ -184,7 +182,6 @@ cdef inline void _invalidate(level_t* L, intp_t slot) noexcept nogil:
 
 cdef inline void _install(level_t* L, intp_t slot, uint64_t line, uint8_t dirty) noexcept nogil:
     L.tags[slot] = line
-    L.valid[slot] = 1
     L.dirty[slot] = dirty
     _touch(L, slot, 1)
     L.st[S_FILLS] += 1
@@ -194,7 +191,7 @@ cdef count_t level_count_dirty(level_t* L) noexcept nogil:
     cdef intp_t i
     cdef count_t n = 0
     for i in range(L.sets * L.ways):
-        if L.valid[i] and L.dirty[i]:
+        if L.tags[i] != INVALID_TAG and L.dirty[i]:
             n += 1
     return n
 
@@ -384,7 +381,6 @@ cdef void _f_fill(hier_t* h, int li, level_t* L, intp_t base, uint64_t line,
         vd = L.dirty[slot]
         L.st[S_DIRTY_EV if vd else S_CLEAN_EV] += 1
     L.tags[slot] = line
-    L.valid[slot] = 1
     L.dirty[slot] = dirty
     _f_hit(L, slot)
     L.st[S_FILLS] += 1
@@ -626,7 +622,7 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
         L = h.lv[li]
         nx = h.next[li]
         for i in range(L.sets * L.ways):
-            if L.valid[i] and L.dirty[i]:
+            if L.tags[i] != INVALID_TAG and L.dirty[i]:
                 L.dirty[i] = 0
                 line = L.tags[i]
                 L.st[S_WRITEBACKS] += 1
@@ -639,7 +635,7 @@ cdef void hier_flush(hier_t* h, bint invalidate) noexcept nogil:
                     _d_write(h, nx, line, 1, 0)
         if invalidate:
             for i in range(L.sets * L.ways):
-                if L.valid[i]:
+                if L.tags[i] != INVALID_TAG:
                     _invalidate(L, i)
     h.cur = saved
 
@@ -800,7 +796,7 @@ cdef inline void _prefetch_below(hier_t* h, int li, uint64_t line) noexcept nogi
     while li < h.n_levels:
         L = h.lv[li]
         base = <intp_t>(line & L.set_mask) * L.ways
-        _prefetch_set(L.tags, L.repl, L.dirty, L.valid, base, L.ways)
+        _prefetch_set(L.tags, L.repl, L.dirty, base, L.ways)
         li = h.next[li]
 
 
@@ -860,7 +856,6 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
     ll.tags = D.tags
     ll.repl = D.repl
     ll.dirty = D.dirty
-    ll.valid = D.valid
     ll.st = D.st
     ll.ctl = D.ctl
     ll.gst = h.gst
@@ -1166,8 +1161,11 @@ cdef class Cache:
     ----------
     tags : numpy.ndarray of uint64, shape (sets * ways,)
         Line number held by each way (set-major), ``2**64-1`` when invalid.
-    valid, dirty : numpy.ndarray of uint8, shape (sets * ways,)
-        Per-way valid and dirty bits.
+    dirty : numpy.ndarray of uint8, shape (sets * ways,)
+        Per-way dirty bits (0 for an invalid way).
+    valid : numpy.ndarray of uint8, shape (sets * ways,)
+        Per-way valid bits: 1 where the tag is not ``2**64-1`` (a copy,
+        derived from ``tags``).
     repl : numpy.ndarray of uint64, shape (sets * ways,)
         Replacement state (stamps, RRPVs or PLRU tree bits; see the guide).
     counters : numpy.ndarray of uint64
@@ -1208,7 +1206,6 @@ cdef class Cache:
         self.tags = _host_lines(n, np.uint64, _INVALID)
         self.repl = _host_lines(n, np.uint64, _RRPV_MAX if self.policy == "srrip" else 0)
         self.dirty = _host_lines(n, np.uint8, 0)
-        self.valid = _host_lines(n, np.uint8, 0)
         self.counters = np.zeros(N_STATS, dtype=np.uint64)
         self.ctl = np.zeros(N_CTL, dtype=np.uint64)
         self.ctl[CTL_RNG] = self.seed
@@ -1219,14 +1216,12 @@ cdef class Cache:
         cdef uint64_t[::1] tags = self.tags
         cdef uint64_t[::1] repl = self.repl
         cdef uint8_t[::1] dirty = self.dirty
-        cdef uint8_t[::1] valid = self.valid
         cdef uint64_t[::1] st = self.counters
         cdef uint64_t[::1] ctl = self.ctl
         cdef uint64_t[::1] gst = self.gstats
         self.lv.tags = &tags[0]
         self.lv.repl = &repl[0]
         self.lv.dirty = &dirty[0]
-        self.lv.valid = &valid[0]
         self.lv.st = &st[0]
         self.lv.ctl = &ctl[0]
         self.lv.sets = self.sets
@@ -1261,14 +1256,28 @@ cdef class Cache:
         return (_restore_cache, (self.config(), self.tags, self.repl, self.dirty,
                                  self.valid, self.counters, self.ctl, self.gstats))
 
+    @property
+    def valid(self):
+        """numpy.ndarray of uint8: 1 for each way whose tag is not ``2**64-1``.
+
+        A copy derived from :attr:`tags` (the engine keeps no separate valid
+        bit); writing to it changes nothing.
+        """
+        return (self.tags != _INVALID).astype(np.uint8)
+
     def _load_state(self, tags, repl, dirty, valid, counters, ctl, gstats):
-        for dst, src in ((self.tags, tags), (self.repl, repl), (self.dirty, dirty),
-                         (self.valid, valid), (self.counters, counters),
-                         (self.ctl, ctl), (self.gstats, gstats)):
-            src = np.asarray(src)
-            if src.shape != dst.shape:
-                raise ValueError(f"state: array of shape {src.shape} does not fit {dst.shape}")
-            dst[...] = src
+        # `valid` stays in the state (pickles keep their layout) and must
+        # agree with the tags it is derived from.
+        pairs = ((self.tags, tags), (self.repl, repl), (self.dirty, dirty),
+                 (self.counters, counters), (self.ctl, ctl), (self.gstats, gstats))
+        for dst, src in pairs + ((self.tags, valid),):
+            if np.shape(src) != dst.shape:
+                raise ValueError(f"state: array of shape {np.shape(src)} does not fit {dst.shape}")
+        if not np.array_equal(np.asarray(valid) != 0, np.asarray(tags) != _INVALID):
+            raise ValueError("state: the valid bits disagree with the tags "
+                             f"(an invalid way has tag {_INVALID:#x})")
+        for dst, src in pairs:
+            dst[...] = np.asarray(src)
 
     def access(self, addr, size=1, kind=LOAD):
         """Make one access; return True if every line it touches hit.
@@ -1344,7 +1353,7 @@ cdef class Cache:
 
     def lines(self):
         """Resident lines as a sorted list of ``(line_address, dirty)``."""
-        idx = np.flatnonzero(self.valid)
+        idx = np.flatnonzero(self.tags != _INVALID)
         bits = self.lv.line_bits
         return sorted((int(self.tags[i]) << bits, bool(self.dirty[i])) for i in idx)
 
