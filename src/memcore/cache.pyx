@@ -1353,7 +1353,7 @@ cdef class Cache:
 
     def lines(self):
         """Resident lines as a sorted list of ``(line_address, dirty)``."""
-        idx = np.flatnonzero(self.tags != _INVALID)
+        idx = np.flatnonzero(self.valid)
         bits = self.lv.line_bits
         return sorted((int(self.tags[i]) << bits, bool(self.dirty[i])) for i in idx)
 

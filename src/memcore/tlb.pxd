@@ -132,6 +132,11 @@ ctypedef struct tlb_t:
     # live_shifts.  Derived state, rebuilt whenever live_shifts changes.
     int nplan
     tlb_plan_t plan[TLB_MAX_PLAN]
+    # Whether a fill of the plan's first page size right after a miss may
+    # take tlb_fill_missed: the plan has a step, its sets have at most 16
+    # ways and are found by a mask, and the level keeps ranks.  Derived
+    # with the plan, so that the fill tests one flag, not each condition.
+    bint quick_fill
 
 
 # The set scans (C, SSE2 where available): tags, ranks, bit scans.
@@ -361,8 +366,7 @@ cdef inline int tlb_fill_missed(tlb_t* t, addr_t vaddr, uint32_t asid, int s, pf
 # (see miss_valid), so that it costs the MMU no call.
 cdef inline int tlb_insert(tlb_t* t, addr_t vaddr, uint32_t asid, int shift, pfn_t pfn,
                            uint8_t flags) noexcept nogil:
-    if (t.miss_valid and t.nplan > 0 and t.ranks != NULL and shift == t.plan[0].shift and t.plan[0].lanes
-            and (t.plan[0].set_mask or t.plan[0].nsets == 1) and (vaddr >> 12) == t.miss_page
+    if (t.miss_valid and t.quick_fill and shift == t.plan[0].shift and (vaddr >> 12) == t.miss_page
             and asid == t.miss_asid and not (flags & TLB_GLOBAL)):
         return tlb_fill_missed(t, vaddr, asid, shift, pfn, flags)
     return tlb_insert_any(t, vaddr, asid, shift, pfn, flags)

@@ -208,6 +208,8 @@ cdef void _replan(tlb_t* t) noexcept nogil:
             t.plan[n].shift = s
             n += 1
     t.nplan = n
+    t.quick_fill = (n > 0 and t.ranks != NULL and t.plan[0].lanes != 0
+                    and (t.plan[0].set_mask != 0 or t.plan[0].nsets == 1))
 
 
 cdef void _rebuild_derived(tlb_t* t) noexcept nogil:
