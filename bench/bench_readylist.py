@@ -109,3 +109,27 @@ class Throughput:
 
     def track_delivered_per_wait(self, n):
         return self.ep.wait_into(self.out_f, self.out_e)
+
+
+class InstancePoll:
+    """``->poll()`` of an epoll instance watched by another (nested epoll):
+    `stale` items queued by unkeyed wake-ups but not ready sit ahead of one
+    ready item; the first call drops them, later calls find the ready one
+    at the head."""
+
+    params = [0, 10, 1000]
+    param_names = ["stale"]
+
+    def setup(self, stale):
+        self.ep = EventPoll(nr_open=max(stale + 1, 1024))
+        self.ep.ctl_add_batch(np.arange(stale + 1), EPOLLIN)
+        for fd in range(stale):
+            self.ep.callback(fd)
+        self.ep.ready(stale, EPOLLIN)
+
+    def time_poll(self, stale):
+        self.ep.poll()
+
+    def track_ready_list_after_first_poll(self, stale):
+        self.ep.poll()
+        return len(self.ep.ready_list())

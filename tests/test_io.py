@@ -3,7 +3,8 @@ import errno
 
 import pytest
 
-from memcore.readylist import EPOLL_CTL_ADD, EPOLLET, EPOLLIN, EPOLLOUT
+from memcore.readylist import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLIN,
+                               EPOLLOUT)
 from pyapi.io import PIPE_CAPACITY, Process
 
 
@@ -79,14 +80,27 @@ def test_epoll_accounting_and_close_of_instance():
         p.epoll_wait(ep2, 1, timeout=5)
 
 
-def test_nested_epoll_is_refused_not_mismodelled():
-    # Linux allows an epoll fd inside another; the model does not model the
-    # nested wake-ups, so it refuses clearly and leaves the outer set unchanged.
+def test_nested_epoll_reports_the_inner_instance_and_refuses_loops():
+    # An epoll fd inside another: readable while its ready list holds a
+    # ready item (tests/test_io_kernel.py checks the details on the host).
     p = Process()
     outer, inner = p.epoll_create(), p.epoll_create()
-    with pytest.raises(NotImplementedError, match="nested epoll"):
-        p.epoll_ctl(outer, EPOLL_CTL_ADD, inner, EPOLLIN)
     r, w = p.pipe()
-    p.epoll_ctl(outer, EPOLL_CTL_ADD, r, EPOLLIN)
+    p.epoll_ctl(inner, EPOLL_CTL_ADD, r, EPOLLIN)
+    p.epoll_ctl(outer, EPOLL_CTL_ADD, inner, EPOLLIN)
+    assert p.epoll_wait(outer, 8) == []
     p.write(w, b"x")
-    assert [fd for fd, _ in p.epoll_wait(outer, 8)] == [r]
+    assert p.epoll_wait(outer, 8) == [(inner, EPOLLIN)]
+    assert p.poll([(inner, EPOLLIN)]) == [(inner, EPOLLIN)]
+    p.read(r, 1)
+    # The inner item is still queued but no longer ready: the outer's look
+    # at the inner instance takes it off the inner ready list.
+    assert p.files[inner].ep.ready_list().tolist() == [r]
+    assert p.epoll_wait(outer, 8) == []
+    assert p.files[inner].ep.ready_list().tolist() == []
+    assert _errno(p.epoll_ctl, inner, EPOLL_CTL_ADD, outer, EPOLLIN) == errno.ELOOP
+    assert _errno(p.epoll_ctl, outer, EPOLL_CTL_MOD, inner, EPOLLIN | EPOLLEXCLUSIVE) == errno.EINVAL
+    chain = [inner] + [p.epoll_create() for _ in range(4)]
+    for a, b in zip(chain[:3], chain[1:4]):
+        p.epoll_ctl(a, EPOLL_CTL_ADD, b, EPOLLIN)        # outer > inner > 3 more: 4 links
+    assert _errno(p.epoll_ctl, chain[3], EPOLL_CTL_ADD, chain[4], EPOLLIN) == errno.ELOOP

@@ -3,8 +3,9 @@
 The same scripted operations run on real non-blocking pipes and socket pairs
 with Python's ``select.epoll`` / ``select.poll`` / ``select.select`` (timeout
 0) and on the model; every result -- events in order, bytes, errno -- must be
-equal.  Descriptors are named symbolically (``p0.r``, ``p0.w``, ``s0.a``) since
-the two sides number them differently.
+equal.  Descriptors are named symbolically (``p0.r``, ``p0.w``, ``s0.a``, an epoll
+instance by its own name, which another instance can watch) since the two
+sides number them differently.
 """
 import errno
 import os
@@ -53,10 +54,14 @@ class Real:
 
     def epoll(self, name):
         self.eps[name] = select.epoll()
+        self.names[self.eps[name].fileno()] = name
+
+    def _fd(self, name):
+        return self.fds[name] if name in self.fds else self.eps[name].fileno()
 
     def ctl(self, ep, op, target, events=0):
         e = self.eps[ep]
-        fd = self.fds[target]
+        fd = self._fd(target)
         if op == "add":
             e.register(fd, events)
         elif op == "mod":
@@ -74,16 +79,19 @@ class Real:
         return len(os.read(self.fds[target], n))
 
     def close(self, target):
-        os.close(self.fds.pop(target))
+        if target in self.eps:
+            self.eps.pop(target).close()
+        else:
+            os.close(self.fds.pop(target))
 
     def poll(self, entries):
         p = select.poll()
         for name, ev in entries:
-            p.register(self.fds[name], ev)
+            p.register(self._fd(name), ev)
         return [(self.names[fd], ev) for fd, ev in p.poll(0)]
 
     def select(self, rl, wl):
-        r, w, _ = select.select([self.fds[n] for n in rl], [self.fds[n] for n in wl], [], 0)
+        r, w, _ = select.select([self._fd(n) for n in rl], [self._fd(n) for n in wl], [], 0)
         return sorted(self.names[fd] for fd in r), sorted(self.names[fd] for fd in w)
 
     def cleanup(self):
@@ -112,10 +120,14 @@ class Model(Real):
 
     def epoll(self, name):
         self.eps[name] = self.p.epoll_create1()
+        self.names[self.eps[name]] = name
+
+    def _fd(self, name):
+        return self.fds[name] if name in self.fds else self.eps[name]
 
     def ctl(self, ep, op, target, events=0):
         code = {"add": 1, "del": 2, "mod": 3}[op]
-        self.p.epoll_ctl(self.eps[ep], code, self.fds[target], events)
+        self.p.epoll_ctl(self.eps[ep], code, self._fd(target), events)
 
     def wait(self, ep, maxevents):
         return [(self.names[fd], ev) for fd, ev in self.p.epoll_wait(self.eps[ep], maxevents)]
@@ -127,14 +139,14 @@ class Model(Real):
         return len(self.p.read(self.fds[target], n))
 
     def close(self, target):
-        self.p.close(self.fds.pop(target))
+        self.p.close(self.eps.pop(target) if target in self.eps else self.fds.pop(target))
 
     def poll(self, entries):
-        res = self.p.poll([(self.fds[name], ev) for name, ev in entries])
+        res = self.p.poll([(self._fd(name), ev) for name, ev in entries])
         return [(self.names[fd], ev) for fd, ev in res]
 
     def select(self, rl, wl):
-        r, w, _ = self.p.select([self.fds[n] for n in rl], [self.fds[n] for n in wl], [])
+        r, w, _ = self.p.select([self._fd(n) for n in rl], [self._fd(n) for n in wl], [])
         return sorted(self.names[fd] for fd in r), sorted(self.names[fd] for fd in w)
 
     def cleanup(self):
@@ -166,6 +178,7 @@ def check(script):
 
 
 P = [("pipe", "p0"), ("epoll", "e")]
+N = [("pipe", "p0"), ("epoll", "e"), ("epoll", "f")]     # f goes inside e
 S = [("socketpair", "s0"), ("epoll", "e")]
 
 SCRIPTS = {
@@ -232,6 +245,41 @@ SCRIPTS = {
         ("poll", [("p0.r", IN), ("p0.w", OUT)]), ("close", "p1.w"),
         ("poll", [("p1.r", IN)]), ("select", ["p1.r"], []), ("close", "p0.r"),
         ("poll", [("p0.w", OUT)]), ("select", [], ["p0.w"])],
+    "nested: level-triggered inner, stale item dropped": N + [
+        ("ctl", "f", "add", "p0.r", IN), ("ctl", "e", "add", "f", IN), ("wait", "e", 8),
+        ("write", "p0.w", 1), ("wait", "e", 8), ("wait", "e", 8), ("wait", "f", 8),
+        ("read", "p0.r", 1), ("wait", "e", 8), ("wait", "f", 8), ("write", "p0.w", 2),
+        ("read", "p0.r", 2), ("wait", "e", 8), ("wait", "f", 8), ("write", "p0.w", 1),
+        ("wait", "e", 8)],
+    "nested: edge-triggered outer": N + [
+        ("ctl", "f", "add", "p0.r", IN), ("ctl", "e", "add", "f", IN | ET), ("write", "p0.w", 1),
+        ("wait", "e", 8), ("wait", "e", 8), ("write", "p0.w", 1), ("wait", "e", 8),
+        ("wait", "f", 8), ("wait", "e", 8), ("read", "p0.r", 2), ("write", "p0.w", 1),
+        ("wait", "e", 8)],
+    "nested: ready inner at insert, modify, one-shot": N + [
+        ("ctl", "f", "add", "p0.r", IN | ET), ("write", "p0.w", 1), ("ctl", "e", "add", "f", IN),
+        ("wait", "e", 8), ("ctl", "e", "mod", "f", OUT), ("wait", "e", 8),
+        ("ctl", "e", "mod", "f", IN | ONESHOT), ("wait", "e", 8), ("wait", "e", 8),
+        ("write", "p0.w", 1), ("wait", "e", 8), ("ctl", "e", "mod", "f", IN),
+        ("wait", "e", 8), ("wait", "f", 8), ("wait", "e", 8)],
+    "nested: three deep, poll and select on instances": N + [
+        ("epoll", "g"), ("ctl", "g", "add", "p0.r", IN), ("ctl", "f", "add", "g", IN),
+        ("ctl", "e", "add", "f", IN), ("poll", [("e", IN), ("f", IN | OUT), ("g", IN)]),
+        ("write", "p0.w", 3), ("select", ["e", "f", "g"], ["e"]),
+        ("poll", [("e", IN), ("f", IN), ("g", IN)]), ("wait", "e", 8), ("wait", "f", 8),
+        ("read", "p0.r", 3), ("poll", [("e", IN), ("g", IN)]), ("wait", "e", 8),
+        ("wait", "f", 8), ("wait", "g", 8)],
+    "nested: loops, depth and flags refused": N + [
+        ("epoll", "g"), ("epoll", "h"), ("epoll", "i"), ("epoll", "j"),
+        ("ctl", "e", "add", "f", IN), ("ctl", "f", "add", "e", IN), ("ctl", "e", "add", "e", IN),
+        ("ctl", "e", "add", "f", IN), ("ctl", "e", "mod", "g", IN), ("ctl", "f", "add", "g", IN | EXCL),
+        ("ctl", "e", "mod", "f", IN | EXCL), ("ctl", "f", "add", "g", IN), ("ctl", "g", "add", "e", IN),
+        ("ctl", "g", "add", "h", IN), ("ctl", "h", "add", "i", IN), ("ctl", "i", "add", "j", IN),
+        ("ctl", "j", "add", "p0.r", IN), ("ctl", "h", "del", "i"), ("ctl", "i", "add", "j", IN),
+        ("ctl", "h", "add", "i", IN), ("ctl", "j", "add", "p0.w", OUT), ("wait", "e", 8)],
+    "nested: closing an inner instance": N + [
+        ("ctl", "f", "add", "p0.r", IN), ("ctl", "e", "add", "f", IN), ("write", "p0.w", 1),
+        ("close", "f"), ("wait", "e", 8), ("ctl", "e", "add", "p0.r", IN), ("wait", "e", 8)],
     "socket pair: data, edge and close": S + [
         ("ctl", "e", "add", "s0.a", IN | OUT | ET), ("ctl", "e", "add", "s0.b", IN),
         ("wait", "e", 8), ("write", "s0.b", 5), ("wait", "e", 8), ("read", "s0.a", 2),
@@ -264,7 +312,7 @@ def test_scripts_exercise_every_outcome():
             elif isinstance(res, str):
                 seen.add(res)
     for want in (IN, OUT, IN | select.EPOLLHUP, select.EPOLLHUP, OUT | select.EPOLLERR,
-                 "EAGAIN", "EEXIST", "ENOENT", "EINVAL", "EPIPE"):
+                 "EAGAIN", "EEXIST", "ENOENT", "EINVAL", "EPIPE", "ELOOP"):
         assert want in seen, want
 
 
@@ -315,3 +363,27 @@ def test_random_socket_sequences_match_kernel(ops):
     # Small messages only: far from the send-buffer limit, where the model's
     # byte accounting is an approximation of skb->truesize.
     check([("socketpair", "s0"), ("epoll", "e")] + [tuple(op) for op in ops])
+
+
+NESTED_EVMASKS = st.sampled_from([IN, OUT, IN | OUT, IN | ET, IN | ONESHOT, IN | ET | ONESHOT,
+                                  IN | EXCL, 0])
+NESTED_OPS = st.one_of(
+    st.tuples(st.just("ctl"), st.sampled_from(["e", "f"]), st.sampled_from(["add", "mod", "del"]),
+              st.sampled_from(ENDS + ["e", "f"]), NESTED_EVMASKS),
+    st.tuples(st.just("write"), st.sampled_from(["p0.w", "p1.w"]), SIZES),
+    st.tuples(st.just("read"), st.sampled_from(["p0.r", "p1.r"]), SIZES),
+    st.tuples(st.just("wait"), st.sampled_from(["e", "f"]), st.integers(1, 3)),
+    st.tuples(st.just("poll"), st.lists(st.tuples(st.sampled_from(ENDS + ["e", "f"]),
+                                                  st.sampled_from([IN, IN | OUT])),
+                                        min_size=1, max_size=3, unique_by=lambda t: t[0])),
+    st.tuples(st.just("close"), st.sampled_from(ENDS + ["f"])),
+)
+
+
+@settings(deadline=None)
+@given(st.lists(NESTED_OPS, min_size=1, max_size=30))
+def test_random_nested_sequences_match_kernel(ops):
+    # Either instance may be put inside the other (the second link is a
+    # loop); wake-ups, stale items and closes then run through both.
+    check([("pipe", "p0"), ("pipe", "p1"), ("epoll", "e"), ("epoll", "f")]
+          + [tuple(op) for op in ops])

@@ -97,6 +97,47 @@ def test_ready_twice_queues_once_and_key_filters():
     assert ep.wait(5)[1].tolist() == [EPOLLIN]
 
 
+def test_poll_of_the_instance_drops_stale_items_ahead_of_a_ready_one():
+    # __ep_eventpoll_poll: the answer for an epoll fd watched by poll, select
+    # or another instance.
+    ep = EventPoll()
+    for fd in (1, 2, 3):
+        ep.ctl_add(fd, EPOLLIN)
+    ep.callback(1)                          # unkeyed wake-up, 1 not readable
+    ep.ready(2, EPOLLIN)
+    ep.callback(3)
+    assert ep.ready_list().tolist() == [1, 2, 3]
+    assert ep.poll() == EPOLLIN | rl.EPOLLRDNORM
+    assert ep.ready_list().tolist() == [2, 3]      # 1 dropped, the rest kept
+    ep.unready(2, EPOLLIN)
+    assert ep.poll() == 0 and ep.ready_list().tolist() == []
+    ref = RefEventPoll()
+    for fd in (1, 2):
+        ref.ctl_add(fd, EPOLLIN)
+    ref.callback(1, 0)
+    ref.ready(2, EPOLLIN)
+    assert ref.poll() == EPOLLIN | rl.EPOLLRDNORM and ref.rdllist == [2]
+    ep.scan_begin()
+    with pytest.raises(RuntimeError, match="transfer"):
+        ep.poll()
+    ep.scan_end()
+
+
+def test_source_wake_calls_after_each_callback_in_queue_order():
+    src = Source()
+    eps = [EventPoll() for _ in range(3)]
+    eps[0].ctl_add(1, EPOLLIN, source=src)
+    eps[1].ctl_add(2, EPOLLIN, EPOLLEXCLUSIVE, source=src)
+    eps[2].ctl_add(3, EPOLLIN, EPOLLEXCLUSIVE, source=src)
+    for ep in eps[1:]:
+        ep.add_waiter()
+    seen = []
+    # Each call sees its own entry already queued and the next not yet.
+    after = lambda ep, fd, key: seen.append((fd, key, [len(e.ready_list()) for e in eps]))
+    assert src.wake(EPOLLIN, after=after) == 2     # the first exclusive wake-up stops it
+    assert seen == [(1, EPOLLIN, [1, 0, 0]), (2, EPOLLIN, [1, 1, 0])]
+
+
 def test_maxevents_leaves_rest_at_head_in_order():
     ep = EventPoll()
     for fd in range(6):
@@ -443,6 +484,12 @@ class ReadyListMachine(RuleBasedStateMachine):
     def wait(self, i, maxevents):
         fds, evs = self.eps[i].wait(maxevents)
         assert list(zip(fds.tolist(), evs.tolist())) == self.refs[i].wait(maxevents)
+
+    @precondition(lambda self: self._idle())
+    @rule(i=EPS)
+    def poll(self, i):
+        got, want = self._both("poll", i)
+        assert got == want
 
     @precondition(lambda self: self._idle())
     @rule(i=EPS)

@@ -111,6 +111,12 @@ cdef int ep_remove(eventpoll_t *ep, int32_t fd) noexcept nogil
 cdef void ep_set_revents(eventpoll_t *ep, int32_t fd, uint32_t mask) noexcept nogil
 cdef int ep_poll_callback(eventpoll_t *ep, int32_t fd, uint32_t pollflags) noexcept nogil
 
+# ->poll() of the instance itself (__ep_eventpoll_poll), for an epoll file
+# watched by poll, select or another instance: EPOLL_IN | EPOLL_RDNORM if an
+# item on the ready list is ready, the items ahead of it that are not taken
+# off the list; 0 if none.  Not during a transfer.
+cdef uint32_t ep_eventpoll_poll(eventpoll_t *ep) noexcept nogil
+
 # epoll_wait's transfer: ep_start_scan, ep_send_events' loop, ep_done_scan.
 cdef void ep_start_scan(eventpoll_t *ep) noexcept nogil
 cdef intp_t ep_send_events(eventpoll_t *ep, int32_t *out_fds, uint32_t *out_events,

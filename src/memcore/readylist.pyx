@@ -249,6 +249,21 @@ cdef int ep_poll_callback(eventpoll_t *ep, int32_t fd, uint32_t pollflags) noexc
     return ewake
 
 
+cdef uint32_t ep_eventpoll_poll(eventpoll_t *ep) noexcept nogil:
+    cdef int32_t i = ep.rdllist.head
+    cdef int32_t nxt
+    while i != EP_NULL:
+        if ep.revents[i] & ep.events[i]:
+            return EPOLL_IN | EPOLL_RDNORM
+        # Queued by a wake-up but not ready for what the item asks.
+        nxt = ep.rdl_next[i]
+        _list_del(ep, &ep.rdllist, i)
+        ep.state[i] &= ~EPI_LINKED
+        ep.stats[ST_DROPPED] += 1
+        i = nxt
+    return 0
+
+
 cdef void ep_start_scan(eventpoll_t *ep) noexcept nogil:
     ep.txlist = ep.rdllist
     ep.rdllist.head = EP_NULL
@@ -909,6 +924,27 @@ cdef class EventPoll:
             got = ep_wait(&self.ep, fp, ep_, n)
         return got
 
+    def poll(self):
+        """What the instance's own ``->poll()`` returns (``__ep_eventpoll_poll``).
+
+        Used when the epoll descriptor itself is watched by ``poll``,
+        ``select`` or another epoll instance: ``EPOLLIN | EPOLLRDNORM`` if an
+        item on the ready list is ready for its events, else 0.  Items met
+        before it that are not ready are taken off the ready list, as Linux
+        does (they were queued by a wake-up that no longer holds).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        RuntimeError
+            During a transfer (between :meth:`scan_begin` and :meth:`scan_end`).
+        """
+        self._no_transfer("poll")
+        return ep_eventpoll_poll(&self.ep)
+
     def scan_begin(self):
         """Open a transfer window (``ep_start_scan``).
 
@@ -1123,11 +1159,23 @@ cdef class Source:
         for ep, fd, _x in self._entries:
             ep_set_revents(&(<EventPoll>ep).ep, fd, self.mask)
 
-    def wake(self, pollflags=0, nr_exclusive=1):
+    def wake(self, pollflags=0, nr_exclusive=1, after=None):
         """Wake the queue (``__wake_up_common``) with key `pollflags`.
 
         Every entry's callback runs in queue order until `nr_exclusive`
         exclusive entries have reported a real wake-up (0: wake all).
+
+        Parameters
+        ----------
+        pollflags : int, optional
+            The wake-up key (0: unkeyed).
+        nr_exclusive : int, optional
+            Exclusive entries to wake (0: all).
+        after : callable, optional
+            Called as ``after(ep, fd, pollflags)`` right after each entry's
+            callback, before the next one runs: where ``ep_poll_callback``
+            wakes the pollers of an epoll instance that is itself watched
+            (:mod:`pyapi.io` uses it for nested instances).
 
         Returns
         -------
@@ -1140,6 +1188,8 @@ cdef class Source:
         for ep, fd, excl in list(self._entries):
             ran += 1
             ret = ep_poll_callback(&(<EventPoll>ep).ep, fd, key)
+            if after is not None:
+                after(ep, fd, key)
             if ret and excl:
                 left -= 1
                 if left == 0:

@@ -11,7 +11,8 @@ queue (a :class:`memcore.readylist.Source`) that epoll instances
 does (``fs/pipe.c``, ``net/unix/af_unix.c``), so level-triggered,
 edge-triggered and one-shot registrations report what the real kernel
 reports, in the same order (``tests/test_io_kernel.py`` checks this against
-the host kernel).
+the host kernel).  An epoll descriptor can itself be watched by another
+instance, ``poll`` or ``select`` (see :class:`EpollFile`).
 
 Pipes are modelled buffer by buffer: 16 buffers of one 4 KiB page
 (65536 bytes), small writes merged into the last buffer when it has room,
@@ -25,9 +26,9 @@ from collections import deque
 import numpy as np
 
 from memcore import readylist as rl
-from memcore.readylist import (EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDBAND,
-                               EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM, EventPoll,
-                               Source)
+from memcore.readylist import (EP_PRIVATE_BITS, EPOLLERR, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN,
+                               EPOLLOUT, EPOLLPRI, EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM,
+                               EPOLLWRBAND, EPOLLWRNORM, EventPoll, Source)
 
 #: Bytes in a page.
 PAGE_SIZE = 4096
@@ -44,6 +45,9 @@ SK_SNDBUF = 212992
 SKB_OVERHEAD = 768
 #: Default ``RLIMIT_NOFILE`` soft limit.
 RLIMIT_NOFILE = 1024
+#: Longest chain of epoll instances inside one another, counted in links
+#: (``EP_MAX_NESTS``): a fifth link is refused with ``ELOOP``.
+EP_MAX_NESTS = 4
 
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
 _RCV_SHUTDOWN, _SEND_SHUTDOWN = 1, 2
@@ -53,6 +57,27 @@ _SHUTDOWN_MASK = _RCV_SHUTDOWN | _SEND_SHUTDOWN
 def _err(code, what):
     import os
     return OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _wake(source, pollflags=0, nr_exclusive=1):
+    """Wake `source`'s queue (:meth:`memcore.readylist.Source.wake`), and in
+    turn the watchers of every epoll instance the wake-up reaches that is
+    itself watched (an epoll file inside another), as ``ep_poll_callback``
+    does."""
+    return source.wake(pollflags, nr_exclusive, after=_wake_pollers)
+
+
+def _wake_pollers(ep, fd, key):
+    # ep_poll_callback ends in ep_poll_safewake (an EPOLLIN wake-up of the
+    # instance's own wait queue) when the item took the wake-up: it is not
+    # disabled by EPOLLONESHOT and the key names an event it asks for.
+    owner = getattr(ep, "owner", None)
+    if owner is None or not owner.source.watchers:
+        return
+    events = ep.events_of(fd)
+    key &= ~EP_PRIVATE_BITS
+    if events & ~EP_PRIVATE_BITS and (not key or key & events):
+        _wake(owner.source, EPOLLIN)
 
 
 class File:
@@ -185,7 +210,7 @@ class PipeEnd(File):
             raise _err(errno.EAGAIN, "read: pipe empty")
         p.sync()
         if was_full:
-            p.writer.source.wake(EPOLLOUT | EPOLLWRNORM)
+            _wake(p.writer.source, EPOLLOUT | EPOLLWRNORM)
         return bytes(out)
 
     def write(self, data):
@@ -209,7 +234,7 @@ class PipeEnd(File):
             done += len(piece)
         p.sync()
         if was_empty or p.poll_usage:
-            p.reader.source.wake(EPOLLIN | EPOLLRDNORM)
+            _wake(p.reader.source, EPOLLIN | EPOLLRDNORM)
         if done == 0:
             raise _err(errno.EAGAIN, "write: pipe full")
         return done
@@ -222,8 +247,8 @@ class PipeEnd(File):
             p.writers -= 1
         p.sync()
         if (not p.readers) != (not p.writers):
-            p.reader.source.wake(0, nr_exclusive=0)
-            p.writer.source.wake(0, nr_exclusive=0)
+            _wake(p.reader.source, 0, nr_exclusive=0)
+            _wake(p.writer.source, 0, nr_exclusive=0)
 
 
 class Socket(File):
@@ -309,7 +334,7 @@ class Socket(File):
         if sender is not None:
             for _ in range(freed):
                 if sender._writable():
-                    sender.source.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND)
+                    _wake(sender.source, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND)
         return bytes(out)
 
     def write(self, data):
@@ -334,7 +359,7 @@ class Socket(File):
         other._charges.append(room + SKB_OVERHEAD)
         self.inflight += room + SKB_OVERHEAD
         self._sync_both()
-        other.source.wake(EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)
+        _wake(other.source, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)
         return room
 
     def shut(self, how):
@@ -349,9 +374,9 @@ class Socket(File):
             if mode & _SEND_SHUTDOWN:
                 peer.shutdown |= _RCV_SHUTDOWN
         self._sync_both()
-        self.source.wake(0, nr_exclusive=0)
+        _wake(self.source, 0, nr_exclusive=0)
         if peer is not None:
-            peer.source.wake(0, nr_exclusive=0)
+            _wake(peer.source, 0, nr_exclusive=0)
 
     def release(self):
         peer = self.peer
@@ -363,13 +388,13 @@ class Socket(File):
             peer.peer = None
             self.peer = None
             peer.sync()
-            peer.source.wake(0, nr_exclusive=0)
+            _wake(peer.source, 0, nr_exclusive=0)
             while self.rxq:                 # purge: each freed message is peer's
                 self.rxq.popleft()
                 peer.inflight -= self._charges.popleft()
                 peer.sync()
                 if peer._writable():
-                    peer.source.wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND)
+                    _wake(peer.source, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND)
 
 
 def _socket_pair(sndbuf):
@@ -378,18 +403,64 @@ def _socket_pair(sndbuf):
     return a, b
 
 
+class _Instance(EventPoll):
+    """An :class:`~memcore.readylist.EventPoll` that knows its epoll file, so
+    that a wake-up reaching it can wake the file's own watchers."""
+
+    owner = None
+
+
 class EpollFile(File):
-    """An epoll instance open in a process (holds a :class:`~memcore.readylist.EventPoll`)."""
+    """An epoll instance open in a process (holds a :class:`~memcore.readylist.EventPoll`).
+
+    Another instance, ``poll`` or ``select`` may watch it: it is readable
+    while an item on its ready list is ready (``ep_eventpoll_poll``).
+    """
 
     kind = "epoll"
 
     def __init__(self, nr_open):
         super().__init__()
-        self.ep = EventPoll(nr_open=nr_open)
+        self.ep = _Instance(nr_open=nr_open)
+        self.ep.owner = self
         self.targets = {}          # fd -> File
 
     def poll(self):
-        return EPOLLIN | EPOLLRDNORM if len(self.ep.ready_list()) else 0
+        self.poll_items(1)
+        return self.ep.poll()
+
+    def poll_items(self, ready):
+        """Poll the items at the head of the ready list, in order, until
+        `ready` of them are found ready, as Linux does when it examines them
+        (``ep_item_poll``).  Only an epoll item needs it here (every other
+        file's readiness is kept current); its poll is its own instance's,
+        which may take stale items off that instance's ready list."""
+        found = 0
+        for fd in self.ep.ready_list().tolist():
+            if found >= ready:
+                break
+            target = self.targets[fd]
+            if isinstance(target, EpollFile):
+                target.sync()
+            if self.ep.mask_of(fd) & self.ep.events_of(fd):
+                found += 1
+
+    def nested(self):
+        """The epoll files registered in this one."""
+        return [t for t in self.targets.values() if isinstance(t, EpollFile)]
+
+    def depth_below(self):
+        """Links in the longest chain of epoll files inside this one."""
+        return max((1 + t.depth_below() for t in self.nested()), default=0)
+
+    def depth_above(self):
+        """Links in the longest chain of epoll files holding this one."""
+        return max((1 + ep.owner.depth_above() for ep, _fd, _x in self.source.watchers
+                    if getattr(ep, "owner", None) is not None), default=0)
+
+    def contains(self, other):
+        """Whether `other` is this file or inside it, at any depth."""
+        return other is self or any(t.contains(other) for t in self.nested())
 
     def release(self):
         for fd in list(self.targets):
@@ -568,12 +639,24 @@ class Process:
             raise _err(errno.EPERM, f"epoll_ctl: fd {fd} cannot be polled")
         if not isinstance(epf, EpollFile) or epf is tf:
             raise _err(errno.EINVAL, "epoll_ctl: epfd is not an epoll instance or equals fd")
-        if isinstance(tf, EpollFile):
-            raise NotImplementedError("nested epoll instances are not modelled")
+        ep = epf.ep
+        if isinstance(tf, EpollFile) and op in (rl.EPOLL_CTL_ADD, rl.EPOLL_CTL_MOD):
+            # Checked before the target is polled: polling an epoll file
+            # changes its ready list, and Linux polls only an insert or a
+            # modify that goes ahead.
+            if events & EPOLLEXCLUSIVE:
+                raise _err(errno.EINVAL, "epoll_ctl: EPOLLEXCLUSIVE on an epoll instance")
+            if op == rl.EPOLL_CTL_ADD and (tf.contains(epf) or tf.depth_below() + 1
+                                           + epf.depth_above() > EP_MAX_NESTS):
+                raise _err(errno.ELOOP, f"epoll_ctl: fd {fd} would close a loop or nest "
+                                        f"epoll instances more than {EP_MAX_NESTS} deep")
+            if (fd in ep) != (op == rl.EPOLL_CTL_MOD):
+                raise _err(errno.EEXIST if op == rl.EPOLL_CTL_ADD else errno.ENOENT,
+                           f"epoll_ctl: fd {fd}")
         if op in (rl.EPOLL_CTL_ADD, rl.EPOLL_CTL_MOD):
             self.stats["bytes_from_user"] += rl.EPOLL_EVENT_SIZE
             tf.sync()                            # ep_item_poll at insert / modify
-        ep = epf.ep
+        queued = fd in ep and fd in ep.ready_list().tolist()
         if op == rl.EPOLL_CTL_ADD:
             ep.ctl_add(fd, events, source=tf.source)
             epf.targets[fd] = tf
@@ -584,6 +667,10 @@ class Process:
             epf.targets.pop(fd, None)
         else:
             raise _err(errno.EINVAL, f"epoll_ctl: op {op}")
+        if not queued and fd in ep.ready_list().tolist():
+            # ep_insert / ep_modify queued a ready item: they wake the
+            # instance's own pollers too.
+            _wake(epf.source, EPOLLIN)
 
     def epoll_wait(self, epfd, maxevents, timeout=0):
         """``epoll_wait`` (timeout must be 0): a list of ``(fd, events)``."""
@@ -591,6 +678,8 @@ class Process:
         epf = self._epoll(epfd, "epoll_wait")
         if timeout != 0:
             raise ValueError("only timeout=0 is modelled (nothing else runs while we block)")
+        if 0 < maxevents <= rl.EP_MAX_EVENTS:      # else wait() refuses it, polling nothing
+            epf.poll_items(maxevents)
         fds, evs = epf.ep.wait(maxevents)
         self.stats["bytes_to_user"] += rl.EPOLL_EVENT_SIZE * len(fds)
         return list(zip(fds.tolist(), evs.tolist()))
@@ -600,8 +689,8 @@ class Process:
         for fd in fds:
             f = self.files.get(fd)
             if f is not None:
-                f.sync()
-                out[fd] = f.source.mask if not isinstance(f, EpollFile) else f.poll()
+                f.sync()                         # an epoll file's is ep_eventpoll_poll
+                out[fd] = f.source.mask
         return out
 
     def poll(self, pollfds, timeout=0):

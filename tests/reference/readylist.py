@@ -108,6 +108,15 @@ class RefEventPoll:
             raise _err(errno.ENOENT)
         self.mask[fd] &= ~events
 
+    # the instance's own ->poll()
+    def poll(self):
+        while self.rdllist:
+            fd = self.rdllist[0]
+            if self.mask[fd] & self.events[fd]:
+                return EPOLLIN | EPOLLRDNORM
+            self.rdllist.pop(0)
+        return 0
+
     # epoll_wait
     def scan_begin(self):
         self.txlist, self.rdllist, self.ovflist = self.rdllist, [], []
