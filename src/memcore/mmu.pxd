@@ -58,6 +58,31 @@ ctypedef struct hop_t:
     uint8_t kind
     uint8_t what        # HOP_*
 
+# The ring of a two-thread run (see "Two threads" in mmu.pyx): the
+# translating thread fills chunks of operations and hands each over by
+# counting it in ``produced``; the sending thread sends them in order and
+# counts each one done in ``consumed``.  The two counters are only read and
+# written through the atomic helpers of _ring.h; each sits on its own host
+# line so that the threads do not share a line they write.
+cdef enum:
+    RING_CHUNKS = 8     # chunks of HOP_QUEUE operations in the ring
+
+ctypedef struct ring_t:
+    intp_t produced             # chunks handed over (the translating thread writes)
+    intp_t _pad1[7]
+    intp_t consumed             # chunks sent (the sending thread writes)
+    intp_t _pad2[7]
+    intp_t done                 # 1: no chunk will follow the last one handed over
+    intp_t count[RING_CHUNKS]   # operations in each chunk
+    hop_t* bufs                 # RING_CHUNKS * HOP_QUEUE operations
+    void* thread                # the sending thread
+    # The sending thread's own: whether it prefetches ahead (judged on each
+    # chunk, as _drain judges a stretch) and the walk references served at
+    # each level (added to the MMU's counters when the run ends, so that the
+    # threads never write one host line).
+    bint prefetch
+    count_t served[MMU_MAX_SERVED]
+
 ctypedef struct mmu_t:
     tlb_t* tlb[MMU_MAX_TLBS]
     int tlb_next[MMU_MAX_TLBS]  # level below each TLB level, -1: the walker
@@ -92,6 +117,13 @@ ctypedef struct mmu_t:
     # run_count stays 0), so that a translation checks two counts, not every
     # level, before it syncs.
     int run_level[2]
+    # Two-thread runs: wanted (threads > 1) and, during one, its ring (NULL:
+    # the operations are sent by the translating thread).
+    int threads
+    ring_t* ring
+    # Records a run sends on one thread before it starts the second (and at
+    # least as many must be left): _SPAWN_AFTER, smaller in tests.
+    intp_t spawn_after
 
 # Result of one translation.
 ctypedef struct mmu_result_t:

@@ -14,6 +14,7 @@ for its store) and its physical pieces go through the cache hierarchy, all in
 one nogil loop that leaves it only for events that need policy (a page fault,
 an address space it has not seen).  See :doc:`/guide/translation`.
 """
+import os
 from collections import namedtuple
 
 import numpy as np
@@ -31,6 +32,8 @@ from memcore.pagetable cimport (PageTable, pt_state_t, walk_result_t, pt_walk_fr
                                 X86_PF_PROT, PAGE_DIRTY, PAGE_GLOBAL, pt_permitted, pt_error_bits)
 from memcore.cache cimport hier_t, hier_access, hier_prefetch, G_RECORDS, G_INSTRUCTIONS
 from memcore.hierarchy cimport Hierarchy
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 from memcore.access import ACCESS_DTYPE
 from memcore.pagetable import PAGING_NAMES
@@ -128,12 +131,12 @@ cdef void mmu_invlpg(mmu_t* m, addr_t va) noexcept nogil:
             tlb_flush_asid(m.pwc[k], m.asid)
 
 
-cdef inline int _walk_ref(mmu_t* m, addr_t pa) noexcept nogil:
-    # One paging-structure read through the data caches, counted by the
-    # level that served it (returned).
+cdef inline int _walk_ref(mmu_t* m, addr_t pa, count_t* by_level) noexcept nogil:
+    # One paging-structure read through the data caches, counted in
+    # by_level[i] by the level i that served it (returned).
     cdef int served = hier_access(m.hier, pa, <uint32_t>m.entry_size, KIND_LOAD)
     if 0 <= served < MMU_MAX_SERVED:
-        m.stats[MMU_STAT_SERVED + served] += 1
+        by_level[served] += 1
     return served
 
 
@@ -157,12 +160,14 @@ cdef enum:
     _HOP_WINDOW = 256
 
 
-cdef inline bint _send(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what) noexcept nogil:
-    # One operation to the hierarchy now; True if it missed its entry level.
+cdef inline bint _send(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what,
+                       count_t* by_level) noexcept nogil:
+    # One operation to the hierarchy now, a walk reference counted in
+    # by_level (see _walk_ref); True if it missed its entry level.
     cdef hier_t* h = m.hier
     cdef int served
     if what == HOP_WALK:
-        served = _walk_ref(m, addr)
+        served = _walk_ref(m, addr, by_level)
     else:
         if what == HOP_PIECE:
             # The piece on the next page belongs to the same record.
@@ -181,27 +186,142 @@ cdef inline void _submit(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uin
     if m.queueing:
         _queue(m, addr, size, kind, what)
         return
-    m.win_misses += _send(m, addr, size, kind, what)
+    m.win_misses += _send(m, addr, size, kind, what, m.stats + MMU_STAT_SERVED)
     m.win_ops += 1
     if m.win_ops == _HOP_WINDOW:
         m.queueing = 4 * m.win_misses >= m.win_ops
         m.win_ops = m.win_misses = 0
 
 
-cdef void _drain(mmu_t* m) noexcept nogil:
-    # Send the queued operations to the hierarchy, in order, the sets of the
-    # one _HOP_AHEAD places ahead prefetched; then judge whether to go on
-    # queueing.
-    cdef intp_t k, n = m.nqueue, misses = 0
-    cdef hop_t* q
+cdef bint _send_all(mmu_t* m, const hop_t* queue, intp_t n, bint prefetch, count_t* by_level) noexcept nogil:
+    # Send n operations to the hierarchy, in order (with `prefetch`, the sets
+    # of the one _HOP_AHEAD places ahead prefetched); True if a quarter or
+    # more of them missed their entry level (prefetching pays).
+    cdef intp_t k, misses = 0
+    cdef const hop_t* q
     for k in range(n):
-        if k + _HOP_AHEAD < n:
-            q = &m.queue[k + _HOP_AHEAD]
+        if prefetch and k + _HOP_AHEAD < n:
+            q = &queue[k + _HOP_AHEAD]
             hier_prefetch(m.hier, q.addr, q.kind)
-        q = &m.queue[k]
-        misses += _send(m, q.addr, q.size, q.kind, q.what)
+        q = &queue[k]
+        misses += _send(m, q.addr, q.size, q.kind, q.what, by_level)
+    return 4 * misses >= n
+
+
+cdef void _drain(mmu_t* m) noexcept nogil:
+    # Send the queued operations, prefetching, and judge whether to go on
+    # queueing.
+    m.queueing = _send_all(m, m.queue, m.nqueue, True, m.stats + MMU_STAT_SERVED)
     m.nqueue = 0
-    m.queueing = 4 * misses >= n
+
+
+# -- Two threads ------------------------------------------------------------
+#
+# Translation never depends on the caches, and the caches see the same
+# operations in the same order whichever thread sends them.  So a run with
+# ``threads`` 2 hands its operations over, a chunk of HOP_QUEUE at a time
+# through the ring (ring_t), to a second thread that sends them while the
+# first translates on: the two halves of a record's cost overlap and every
+# count is the one a single thread makes.  The translating thread never
+# touches the hierarchy then, and the sending thread touches nothing else
+# (its walk-reference counts go to the ring, added up at the end).  The
+# second thread starts only once _SPAWN_AFTER records of a run have gone by
+# without an event, so runs that events cut short never pay for it, and it
+# is joined before the run returns.
+
+cdef extern from "memcore/_ring.h" nogil:
+    intp_t memcore_load_acquire(const intp_t* p)
+    void memcore_store_release(intp_t* p, intp_t v)
+    void memcore_ring_wait(int* spins)
+    ctypedef void* (*memcore_thread_fn)(void*) noexcept nogil
+    int memcore_thread_start(memcore_thread_fn fn, void* arg, void** handle)
+    void memcore_thread_join(void* handle)
+
+cdef enum:
+    # Records of a run sent by the translating thread before the second
+    # thread starts (and at least as many must be left for it to start).
+    _SPAWN_AFTER = 8192
+
+
+cdef void* _sender(void* arg) noexcept nogil:
+    # The sending thread: each chunk handed over, in order, to the hierarchy.
+    cdef mmu_t* m = <mmu_t*>arg
+    cdef ring_t* r = m.ring
+    cdef intp_t c = 0, k
+    cdef int spins
+    while True:
+        spins = 0
+        while memcore_load_acquire(&r.produced) == c:
+            if memcore_load_acquire(&r.done) and memcore_load_acquire(&r.produced) == c:
+                return NULL
+            memcore_ring_wait(&spins)
+        k = c % RING_CHUNKS
+        r.prefetch = _send_all(m, r.bufs + k * HOP_QUEUE, r.count[k], r.prefetch, r.served)
+        c += 1
+        memcore_store_release(&r.consumed, c)
+
+
+cdef bint _ring_start(mmu_t* m) noexcept nogil:
+    # Send what is queued, then start the sending thread and queue into the
+    # ring from now on; False (nothing changed) if no thread could start.
+    cdef ring_t* r = <ring_t*>malloc(sizeof(ring_t))
+    cdef hop_t* bufs = <hop_t*>malloc(RING_CHUNKS * HOP_QUEUE * sizeof(hop_t))
+    if r == NULL or bufs == NULL:
+        free(r)
+        free(bufs)
+        return False
+    if m.nqueue:
+        _drain(m)
+    memset(r, 0, sizeof(ring_t))
+    r.bufs = bufs
+    r.prefetch = m.queueing
+    m.ring = r
+    if memcore_thread_start(_sender, m, &r.thread) != 0:
+        m.ring = NULL
+        free(bufs)
+        free(r)
+        return False
+    m.queue = bufs
+    m.nqueue = 0
+    m.queueing = True
+    return True
+
+
+cdef void _hand_over(mmu_t* m) noexcept nogil:
+    # Hand the chunk being filled to the sending thread; fill the next one
+    # once that thread is done with it.
+    cdef ring_t* r = m.ring
+    cdef intp_t p = r.produced     # only this thread writes it
+    cdef int spins = 0
+    if m.nqueue == 0:
+        return
+    r.count[p % RING_CHUNKS] = m.nqueue
+    p += 1
+    memcore_store_release(&r.produced, p)
+    while p - memcore_load_acquire(&r.consumed) >= RING_CHUNKS:
+        memcore_ring_wait(&spins)
+    m.queue = r.bufs + (p % RING_CHUNKS) * HOP_QUEUE
+    m.nqueue = 0
+
+
+cdef void _ring_stop(mmu_t* m) noexcept nogil:
+    # Hand over the last chunk, wait for the sending thread to send it, and
+    # take the thread's counts back.
+    cdef ring_t* r = m.ring
+    cdef int k
+    if m.nqueue:
+        r.count[r.produced % RING_CHUNKS] = m.nqueue
+        memcore_store_release(&r.produced, r.produced + 1)
+    memcore_store_release(&r.done, 1)
+    memcore_thread_join(r.thread)
+    for k in range(MMU_MAX_SERVED):
+        m.stats[MMU_STAT_SERVED + k] += r.served[k]
+    m.queueing = r.prefetch
+    m.ring = NULL
+    m.queue = NULL
+    m.nqueue = 0
+    free(r.bufs)
+    free(r)
 
 
 cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* res) noexcept nogil:
@@ -232,7 +352,7 @@ cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* 
             if m.queue != NULL:
                 _submit(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
             else:
-                _walk_ref(m, res.ref_addr[k])
+                _walk_ref(m, res.ref_addr[k], m.stats + MMU_STAT_SERVED)
     if rc == WALK_OK:
         for k in range(nrec):
             level = res.ref_level[k]
@@ -418,9 +538,11 @@ cdef intp_t _run(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t start, 
     # up to date whenever Python runs.
     cdef hop_t queue[HOP_QUEUE]
     cdef intp_t i = _run_queued(m, sp, tr, start, n, cpl, ev, queue if m.hier != NULL else NULL)
-    if m.queue != NULL:
+    if m.ring != NULL:
+        _ring_stop(m)
+    elif m.queue != NULL:
         _drain(m)
-        m.queue = NULL
+    m.queue = NULL
     return i
 
 
@@ -432,12 +554,22 @@ cdef intp_t _run_queued(mmu_t* m, space_table_t* sp, const access_t* tr, intp_t 
     cdef uint32_t size, len1
     cdef addr_t pa1 = 0, pa2 = 0
     cdef bint caches = queue != NULL
+    # The record at which the sending thread starts (-1: this run stays on
+    # one thread).
+    cdef intp_t spawn_at = -1
+    if caches and m.threads > 1 and n - start >= 2 * m.spawn_after:
+        spawn_at = start + m.spawn_after
     m.queue = queue
     m.nqueue = 0
     ev.kind = EV_NONE
     for i in range(start, n):
         if caches and m.nqueue > HOP_QUEUE - _HOP_PER_RECORD:
-            _drain(m)
+            if m.ring != NULL:
+                _hand_over(m)
+            else:
+                _drain(m)
+        if i == spawn_at:
+            _ring_start(m)
         rec = &tr[i]
         kind = rec.kind
         if kind == KIND_FLUSH:
@@ -536,6 +668,11 @@ cdef class MMU:
         True (default): translations are tagged with the address space (PCID)
         and switching spaces flushes nothing; False: switching drops every
         non-global translation and the walk caches (CR3 write without PCID).
+    threads : int, optional
+        Host threads :meth:`run` may use: 1, or 2 to send the physical
+        accesses to `hierarchy` from a second thread while the first
+        translates (long runs only; the results are the same).  Default
+        (None): 2 when this process may run on two or more CPUs, else 1.
 
     Attributes
     ----------
@@ -545,6 +682,8 @@ cdef class MMU:
         Name -> :class:`memcore.tlb.TLB` of each walk cache.
     spaces : dict
         ASID -> :class:`memcore.pagetable.PageTable` attached.
+    threads : int
+        Host threads :meth:`run` uses (see the parameter); may be set.
     """
     cdef mmu_t m
     cdef readonly dict tlbs
@@ -561,7 +700,7 @@ cdef class MMU:
     cdef space_table_t sp
 
     def __init__(self, tlbs=(), data_entry=None, inst_entry=None, *, paging="x86_64-4level",
-                 walk_caches=None, hierarchy=None, walk_through_caches=True, pcid=True):
+                 walk_caches=None, hierarchy=None, walk_through_caches=True, pcid=True, threads=None):
         levels = [(str(name), tlb, None if nxt is None else str(nxt)) for name, tlb, nxt in tlbs]
         _check_tlb_chain(levels, data_entry, inst_entry)
         if paging not in PAGING_NAMES:
@@ -597,6 +736,21 @@ cdef class MMU:
         self._space_pts = np.zeros(0, dtype=np.uintp)
         self._space_asids = np.zeros(0, dtype=np.uint32)
         self._bind()
+        self.threads = threads
+        self.m.spawn_after = _SPAWN_AFTER
+
+    @property
+    def threads(self):
+        """int: Host threads :meth:`run` uses, 1 or 2 (see the class)."""
+        return self.m.threads
+
+    @threads.setter
+    def threads(self, value):
+        if value is None:
+            value = 2 if _usable_cpus() >= 2 else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value not in (1, 2):
+            raise ValueError(f"threads: expected 1 or 2 (or None for the default), got {value!r}")
+        self.m.threads = int(value)
 
     cdef void _bind(self):
         cdef int k
@@ -621,6 +775,7 @@ cdef class MMU:
             self.m.pwc[k] = NULL
         for name, t in self.walk_caches.items():
             self.m.pwc[WALK_CACHE_LEVELS[name]] = &t.c
+        self.m.ring = NULL
         self.m.hier = NULL
         if self.hierarchy is not None and self.walk_through_caches:
             self.m.hier = &(<Hierarchy>self.hierarchy).h
@@ -638,12 +793,20 @@ cdef class MMU:
         self.sp.n = self._space_asids.shape[0]
         self.sp.last = -1
 
+    def _set_spawn_after(self, records):
+        # Tests: start the second thread of a run after `records` records
+        # (and only when as many are left) instead of _SPAWN_AFTER, so that
+        # short traces cross the hand-over.
+        if records < 0:
+            raise ValueError("records: expected >= 0")
+        self.m.spawn_after = records
+
     # -- checkpoints ---------------------------------------------------------
     def __reduce__(self):
         tlbs = [(name, t, self.next_level[name]) for name, t in self.tlbs.items()]
         sizes = {name: len(t) for name, t in self.walk_caches.items()}
         return (_restore_mmu, ((tlbs, self.data_entry, self.inst_entry, self.paging, sizes, self.hierarchy,
-                                self.walk_through_caches, self.pcid),
+                                self.walk_through_caches, self.pcid, self.threads),
                                (dict(self.walk_caches), dict(self.spaces), self._stats.copy())))
 
     def _restore(self, walk_caches, spaces, stats):
@@ -929,11 +1092,20 @@ cdef class MMU:
 
 
 def _restore_mmu(args, state):
-    tlbs, data_entry, inst_entry, paging, sizes, hierarchy, through, pcid = args
+    tlbs, data_entry, inst_entry, paging, sizes, hierarchy, through, pcid = args[:8]
+    threads = args[8] if len(args) > 8 else None    # pickled before MMUs had threads: the default
     mmu = MMU(tlbs, data_entry, inst_entry, paging=paging, walk_caches=sizes, hierarchy=hierarchy,
-              walk_through_caches=through, pcid=pcid)
+              walk_through_caches=through, pcid=pcid, threads=threads)
     mmu._restore(*state)
     return mmu
+
+
+def _usable_cpus():
+    """CPUs this process may run on (all of the machine's where that cannot be asked)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _describe(ev):
