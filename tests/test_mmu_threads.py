@@ -128,3 +128,33 @@ def test_random_traces_agree_on_one_and_two_threads(tr, spawn_after, split):
         p[0].run(tr[:split], p[2])
         p[0].run(tr[split:], p[2])
     assert_same(one, two)
+
+
+@pytest.mark.parametrize("n, dtype", [(1, np.uint64), (3, np.uint64), (17, np.uint8), (64, np.uint8), (5, None)])
+def test_state_arrays_start_on_and_own_their_host_lines(n, dtype):
+    from memcore._hostmem import HOST_LINE, own_lines
+    from memcore.tlb import ENTRY_DTYPE
+
+    dtype = np.dtype(dtype or ENTRY_DTYPE)
+    a = own_lines(n, dtype, 0)
+    assert a.shape == (n,) and a.dtype == dtype
+    assert a.tobytes() == bytes(a.nbytes)
+    start = a.ctypes.data
+    assert start % HOST_LINE == 0
+    # The buffer behind it covers the whole of its last line.
+    base = a.base
+    while not isinstance(base, np.ndarray) or base.base is not None:
+        base = base.base
+    end_line = -(-(start + a.nbytes) // HOST_LINE) * HOST_LINE
+    assert base.ctypes.data <= start and end_line <= base.ctypes.data + base.nbytes
+    assert np.array_equal(pickle.loads(pickle.dumps(a)), a)
+
+
+def test_per_access_arrays_of_the_engine_own_their_lines():
+    h = pipeline(2)[1]
+    arrays = [h.gstats]
+    for name in h.level_names:
+        c = h.level(name)
+        arrays += [c.ctl, c.counters, c.tags, c.repl]
+    for a in arrays:
+        assert a.ctypes.data % 64 == 0

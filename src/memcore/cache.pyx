@@ -18,6 +18,7 @@ from memcore.access cimport (access_t, KIND_IFETCH, KIND_LOAD, KIND_STORE,
                              KIND_MODIFY, KIND_FLUSH, N_KINDS)
 
 from memcore.access import ACCESS_DTYPE, LOAD
+from memcore._hostmem import own_lines
 
 cnp.import_array()
 
@@ -954,18 +955,6 @@ cdef void hier_run(hier_t* h, const access_t* tr, intp_t n) noexcept nogil:
 
 # ------------------------------------------------------------ Python face
 
-def _host_lines(n, dtype, fill):
-    # A 1-d array of n items filled with `fill` that starts on a 64-byte
-    # boundary, so that a set of a power-of-two number of ways occupies as
-    # few host cache lines as it can (one 8-way set of tags: one line).
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.empty(n * itemsize + 64, dtype=np.uint8)
-    skip = -raw.ctypes.data % 64
-    out = raw[skip:skip + n * itemsize].view(dtype)
-    out[...] = fill
-    return out
-
-
 def _is_pow2(x):
     return x > 0 and (x & (x - 1)) == 0
 
@@ -1203,13 +1192,15 @@ cdef class Cache:
         self.write_allocate = cfg["write_allocate"]
         self.seed = cfg["seed"]
         n = self.sets * self.ways
-        self.tags = _host_lines(n, np.uint64, _INVALID)
-        self.repl = _host_lines(n, np.uint64, _RRPV_MAX if self.policy == "srrip" else 0)
-        self.dirty = _host_lines(n, np.uint8, 0)
-        self.counters = np.zeros(N_STATS, dtype=np.uint64)
-        self.ctl = np.zeros(N_CTL, dtype=np.uint64)
+        # Sets start on host lines; the arrays written on every access own
+        # their lines (see memcore._hostmem).
+        self.tags = own_lines(n, np.uint64, _INVALID)
+        self.repl = own_lines(n, np.uint64, _RRPV_MAX if self.policy == "srrip" else 0)
+        self.dirty = own_lines(n, np.uint8, 0)
+        self.counters = own_lines(N_STATS, np.uint64)
+        self.ctl = own_lines(N_CTL, np.uint64)
         self.ctl[CTL_RNG] = self.seed
-        self.gstats = np.zeros(N_GSTATS, dtype=np.uint64)
+        self.gstats = own_lines(N_GSTATS, np.uint64)
         self._bind()
 
     cdef _bind(self):

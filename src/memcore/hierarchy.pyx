@@ -18,6 +18,8 @@ Every rule is spelled out in the user guide, *Cache semantics*.
 """
 import numpy as np
 
+from memcore._hostmem import own_lines
+
 from memcore._typedefs cimport intp_t, uint8_t, uint32_t, uint64_t, count_t
 from memcore.access cimport access_t, N_KINDS
 from memcore.cache cimport (Cache, hier_t, level_t, hier_access, hier_flush, hier_prepare, run_trace,
@@ -182,7 +184,7 @@ cdef class Hierarchy:
         self.compat = compat
         self.data_entry = data_entry
         self.inst_entry = inst_entry
-        self.gstats = np.zeros(N_GSTATS, dtype=np.uint64)
+        self.gstats = own_lines(N_GSTATS, np.uint64)      # written on every access (memcore._hostmem)
         cdef uint64_t[::1] gst = self.gstats
         cdef Cache c_obj
         for i in range(n):

@@ -19,6 +19,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from memcore._hostmem import own_lines
+
 cimport numpy as cnp
 
 from memcore._typedefs cimport intp_t, addr_t, pfn_t, count_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -245,7 +247,10 @@ cdef enum:
 
 cdef void* _sender(void* arg) noexcept nogil:
     # The sending thread: each chunk handed over, in order, to the hierarchy.
-    cdef mmu_t* m = <mmu_t*>arg
+    # It reads the MMU's fields from its own copy (they do not change during
+    # a run), never from the lines the translating thread keeps writing.
+    cdef mmu_t own = (<mmu_t*>arg)[0]
+    cdef mmu_t* m = &own
     cdef ring_t* r = m.ring
     cdef intp_t c = 0, k
     cdef int spins
@@ -724,7 +729,7 @@ cdef class MMU:
         self.walk_through_caches = bool(walk_through_caches)
         self.pcid = bool(pcid)
         self.spaces = {}
-        self._stats = np.zeros(MMU_N_STATS, dtype=np.uint64)
+        self._stats = own_lines(MMU_N_STATS, np.uint64)   # written on every translation (memcore._hostmem)
         # The page size of a walk cache is the region one entry at its level
         # maps; it is fixed by the paging organisation.
         shifts = _level_shifts(paging)

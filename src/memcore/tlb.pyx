@@ -19,6 +19,8 @@ import operator
 
 import numpy as np
 
+from memcore._hostmem import own_lines
+
 cimport numpy as cnp
 
 from memcore._typedefs cimport intp_t, addr_t, pfn_t, count_t, int8_t, uint8_t, uint32_t, uint64_t
@@ -508,18 +510,21 @@ cdef class TLB:
         self.policy = policy
         self.seed = seed
         self.arrays = arrays
-        self._entries = np.zeros(first, dtype=ENTRY_DTYPE)
-        self._tags = np.zeros(first + TLB_PAD, dtype=np.uint8)
+        # Every array here is written by lookups or fills: each starts on and
+        # owns its host lines (memcore._hostmem), which also keeps a small
+        # level's state off the lines of another thread's arrays.
+        self._entries = own_lines(first, ENTRY_DTYPE)
+        self._tags = own_lines(first + TLB_PAD, np.uint8)
         # Ranks for the victim choice of LRU and FIFO (a rank is a byte
         # below 128, so at most 64 ways).  Even at 4 ways one vector compare
         # beats scanning the stamps: a fill (every miss of an L1 TLB) saves
         # more than a hit that is not the last one spends keeping the ranks.
         keep_ranks = policy in ("lru", "fifo") and max(w for _, w, _ in geometry) <= 64
-        self._ranks = np.zeros(first + TLB_PAD if keep_ranks else 0, dtype=np.uint8)
-        self._plru = np.zeros(max(plru_first, 1), dtype=np.uint8)
-        self._regs = np.zeros(TLB_N_REGS, dtype=np.uint64)
+        self._ranks = own_lines(first + TLB_PAD if keep_ranks else 0, np.uint8)
+        self._plru = own_lines(max(plru_first, 1), np.uint8)
+        self._regs = own_lines(TLB_N_REGS, np.uint64)
         self._regs[TLB_REG_RNG] = seed
-        self._stats = np.zeros(TLB_N_STATS, dtype=np.uint64)
+        self._stats = own_lines(TLB_N_STATS, np.uint64)
         self._bind()
 
     cdef void _bind(self):
