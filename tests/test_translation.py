@@ -237,3 +237,27 @@ def test_every_paging_replays_with_first_touch(paging, refs):
         # present); after the mapping the walk reads one entry per level.
         first = replay(access.make(addrs[:1], size=4), machine).to_dict()["walks"]
         assert first["memory_references"] == 1 + refs
+
+
+def test_replay_on_two_threads_reports_what_one_thread_reports(capsys):
+    from pyapi.replay import register_cli
+    from tests.cli_helper import run_cli
+
+    # Random loads and stores over 8 MiB: long enough chunks for the second
+    # thread to start, many walks and first touches after it has.
+    rng = np.random.default_rng(5)
+    tr = access.make(0x7000_0000 + rng.integers(0, 1 << 20, 60_000, dtype=np.uint64) * 8, size=8,
+                     kind=rng.choice([access.LOAD, access.STORE], 60_000))
+    one = replay(tr, "skylake", threads=1, chunk_records=30_000).to_dict()
+    two = replay(tr, "skylake", threads=2, chunk_records=30_000).to_dict()
+    assert one == two
+    assert one["page_faults"] > 1000 and one["walks"]["count"] > 10_000
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match="threads"):
+            replay(tr[:10], "skylake", threads=bad)
+    status, (stdout, _) = run_cli(register_cli, ["replay", "--example", "--config", "skylake", "--threads", "1",
+                                                 "--no-progress"], capsys)
+    assert status == 0 and "page faults: 167" in stdout
+    with pytest.raises(SystemExit):
+        run_cli(register_cli, ["replay", "--example", "--threads", "3"], capsys)
+    assert "--threads: invalid choice" in capsys.readouterr().err

@@ -163,6 +163,7 @@ def replay(
     skip_bad=False,
     progress=None,
     limit=None,
+    threads=None,
 ):
     """Replay a trace through a machine and return its statistics.
 
@@ -192,6 +193,12 @@ def replay(
         shows it only when stderr is a terminal.
     limit : int, optional
         Replay at most this many records.
+    threads : int, optional
+        Host threads for a virtual trace (a machine with TLBs): 1, or 2 to
+        send the physical accesses to the caches from a second thread while
+        the first translates (:class:`memcore.mmu.MMU`).  None (default): 2
+        where this process may use two or more CPUs.  The report is the
+        same either way; a physical trace always replays on one thread.
 
     Returns
     -------
@@ -216,6 +223,8 @@ def replay(
     chunk_records = _check_count("chunk_records", chunk_records, 1)
     if limit is not None:
         limit = _check_count("limit", limit, 0)
+    if threads is not None and (isinstance(threads, bool) or threads not in (1, 2)):
+        raise ValueError(f"threads: expected 1 or 2 (or None for the default), got {threads!r}")
     machine = load_config(config)
     hierarchy = build_hierarchy(machine, compat)
     vm = None
@@ -223,7 +232,7 @@ def replay(
         # A machine with TLBs replays virtual addresses (pyapi.translation).
         from pyapi.translation import VirtualMemory
 
-        vm = VirtualMemory(machine, hierarchy)
+        vm = VirtualMemory(machine, hierarchy, threads)
     records = 0
     with _Source(trace, format, chunk_records, skip_bad) as source:
         bar = _progress_bar(source, progress)
@@ -312,6 +321,14 @@ def register_cli(subparsers):
     )
     p.add_argument("--limit", type=_count_arg(0), default=None, metavar="N", help="replay at most N records")
     p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    p.add_argument(
+        "--threads",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="host threads for a virtual trace: 2 feeds the caches from a second thread "
+        "(default: 2 where two CPUs are usable); the report is the same",
+    )
     p.set_defaults(func=_cmd_replay)
 
 
@@ -335,6 +352,7 @@ def _cmd_replay(args):
             skip_bad=args.skip_bad,
             progress=False if args.no_progress else None,
             limit=args.limit,
+            threads=args.threads,
         )
         if args.json == "-":
             sys.stdout.write(report.to_json())

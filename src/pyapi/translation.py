@@ -121,7 +121,7 @@ class RandomFrames:
         return self.alloc(0)
 
 
-def build_mmu(machine, hierarchy=None):
+def build_mmu(machine, hierarchy=None, threads=None):
     """Build the MMU of a machine (empty TLBs, no address space attached).
 
     Parameters
@@ -131,6 +131,9 @@ def build_mmu(machine, hierarchy=None):
     hierarchy : memcore.hierarchy.Hierarchy, optional
         Its caches (walk references and, in :meth:`memcore.mmu.MMU.run`,
         the physical accesses go there).
+    threads : int, optional
+        Host threads :meth:`memcore.mmu.MMU.run` may use (1 or 2; None: 2
+        where the process may use two CPUs).  The results do not depend on it.
 
     Returns
     -------
@@ -144,7 +147,7 @@ def build_mmu(machine, hierarchy=None):
     mmu = machine.mmu
     return MMU([(level.name, level.build(), level.next) for level in machine.tlbs], data, inst,
                paging=mmu.paging, walk_caches=mmu.walk_caches, hierarchy=hierarchy,
-               walk_through_caches=mmu.walk_through_caches, pcid=mmu.pcid)
+               walk_through_caches=mmu.walk_through_caches, pcid=mmu.pcid, threads=threads)
 
 
 class VirtualMemory:
@@ -156,6 +159,8 @@ class VirtualMemory:
         A machine with TLB levels.
     hierarchy : memcore.hierarchy.Hierarchy, optional
         The machine's caches.
+    threads : int, optional
+        Host threads the replay may use (see :func:`build_mmu`).
 
     Attributes
     ----------
@@ -169,9 +174,9 @@ class VirtualMemory:
         start of the trace).
     """
 
-    def __init__(self, machine, hierarchy=None):
+    def __init__(self, machine, hierarchy=None, threads=None):
         self.machine = machine
-        self.mmu = build_mmu(machine, hierarchy)
+        self.mmu = build_mmu(machine, hierarchy, threads)
         cfg = machine.mmu
         n_frames = cfg.memory >> 12
         if cfg.frames == "random":
