@@ -8,7 +8,8 @@ TRACE is any of ``random-4MiB``, ``random-64MiB``, ``random-1GiB`` (default:
 all three): ``N`` (2,000,000) random 8-byte loads over that span, made by
 :func:`bench_mmu.random_trace`.  Each goes through the pipeline of
 ``bench/bench_mmu.py`` (Skylake-like TLBs and walk caches, 4-level page
-tables, the walker's reads and the loads through L1D, L2 and L3) and through
+tables, the walker's reads and the loads through L1D, L2 and L3; on one host
+thread, as the C runs) and through
 ``bench/minimal_pipeline.c`` -- the straightforward C for the same work,
 compiled with ``gcc -O2`` -- on the same records: an untimed pass that maps
 pages on first touch, then three timed passes on the warm state, each timed
