@@ -12,7 +12,9 @@ code so that Python (a kernel model) can handle it and resume.
 translated once per page it touches (a ``modify`` once for its load and once
 for its store) and its physical pieces go through the cache hierarchy, all in
 one nogil loop that leaves it only for events that need policy (a page fault,
-an address space it has not seen).  See :doc:`/guide/translation`.
+an address space it has not seen); with ``threads=2`` a second host thread
+sends the physical accesses to the hierarchy while the first translates,
+with the same results.  See :doc:`/guide/translation`.
 """
 import os
 from collections import namedtuple
@@ -975,7 +977,9 @@ cdef class MMU:
         page boundary goes as two pieces of one record).  Flush records go
         straight to the hierarchy.  Everything runs in one nogil loop that
         returns to Python only for an event: a fault, or a record whose
-        address space has no page table yet.
+        address space has no page table yet.  With :attr:`threads` 2 a long
+        run sends the physical accesses from a second host thread while
+        this one translates; the counts are the same.
 
         Parameters
         ----------
