@@ -76,6 +76,10 @@ ctypedef struct ring_t:
     intp_t count[RING_CHUNKS]   # operations in each chunk
     hop_t* bufs                 # RING_CHUNKS * HOP_QUEUE operations
     void* thread                # the sending thread
+    # What the sending thread needs of the MMU, copied before it starts, so
+    # that it never reads the mmu_t the translating thread keeps writing.
+    hier_t* hier
+    int entry_size
     # The sending thread's own: whether it prefetches ahead (judged on each
     # chunk, as _drain judges a stretch) and the walk references served at
     # each level (added to the MMU's counters when the run ends, so that the

@@ -249,13 +249,18 @@ cdef enum:
 
 cdef void* _sender(void* arg) noexcept nogil:
     # The sending thread: each chunk handed over, in order, to the hierarchy.
-    # It reads the MMU's fields from its own copy (they do not change during
-    # a run), never from the lines the translating thread keeps writing.
-    cdef mmu_t own = (<mmu_t*>arg)[0]
+    # It sends through an mmu_t of its own that holds only what _send_all
+    # reads (the hierarchy and the walker's entry size, copied into the ring
+    # before the thread started), never the MMU's, which the translating
+    # thread keeps writing.
+    cdef ring_t* r = <ring_t*>arg
+    cdef mmu_t own
     cdef mmu_t* m = &own
-    cdef ring_t* r = m.ring
     cdef intp_t c = 0, k
     cdef int spins
+    memset(m, 0, sizeof(mmu_t))
+    m.hier = r.hier
+    m.entry_size = r.entry_size
     while True:
         spins = 0
         while memcore_load_acquire(&r.produced) == c:
@@ -282,8 +287,10 @@ cdef bint _ring_start(mmu_t* m) noexcept nogil:
     memset(r, 0, sizeof(ring_t))
     r.bufs = bufs
     r.prefetch = m.queueing
+    r.hier = m.hier
+    r.entry_size = m.entry_size
     m.ring = r
-    if memcore_thread_start(_sender, m, &r.thread) != 0:
+    if memcore_thread_start(_sender, r, &r.thread) != 0:
         m.ring = NULL
         free(bufs)
         free(r)
