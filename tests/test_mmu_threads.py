@@ -158,3 +158,14 @@ def test_per_access_arrays_of_the_engine_own_their_lines():
         arrays += [c.ctl, c.counters, c.tags, c.repl]
     for a in arrays:
         assert a.ctypes.data % 64 == 0
+
+
+def test_memcore_threads_sets_the_default(monkeypatch):
+    monkeypatch.setenv("MEMCORE_THREADS", "1")
+    assert pipeline(None)[0].threads == 1
+    monkeypatch.setenv("MEMCORE_THREADS", "2")
+    assert pipeline(None)[0].threads == 2
+    assert pipeline(1)[0].threads == 1                 # an explicit value wins
+    monkeypatch.setenv("MEMCORE_THREADS", "4")
+    with pytest.raises(ValueError, match="MEMCORE_THREADS: expected 1 or 2, got '4'"):
+        pipeline(None)

@@ -5,9 +5,15 @@
  * of operations over through a ring, the other sends them in order.  This
  * header gives the ring its counters (loads with acquire, stores with
  * release semantics, so that a chunk's operations are visible before the
- * count that hands it over), a polite spin for the thread that waits, and
- * the start and join of the thread.  Where threads or atomics are not
+ * count that hands it over), the wait of the thread that has nothing to do,
+ * and the start and join of the thread.  Where threads or atomics are not
  * available, memcore_thread_start fails and the replay stays on one thread.
+ *
+ * A waiting thread spins a little (a hand-over usually comes within
+ * microseconds) and then sleeps on a condition variable until the other
+ * thread moves a counter, so that a run on a busy machine does not burn a
+ * core on waiting: each counter store is followed by memcore_ring_notify,
+ * which costs a fence and a load unless someone sleeps.
  */
 #ifndef MEMCORE_RING_H
 #define MEMCORE_RING_H
@@ -15,20 +21,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define MEMCORE_RING_ATOMICS 1
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+#include <pthread.h>
+#include <time.h>
+#define MEMCORE_RING_THREADS 1
 static inline intptr_t memcore_load_acquire(const intptr_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void memcore_store_release(intptr_t* p, intptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+#define MEMCORE_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #else
 /* Only reached where memcore_thread_start below always fails: one thread. */
 static inline intptr_t memcore_load_acquire(const intptr_t* p) { return *(const volatile intptr_t*)p; }
 static inline void memcore_store_release(intptr_t* p, intptr_t v) { *(volatile intptr_t*)p = v; }
-#endif
-
-#if defined(MEMCORE_RING_ATOMICS) && !defined(_WIN32)
-#include <pthread.h>
-#include <sched.h>
-#define MEMCORE_RING_THREADS 1
+#define MEMCORE_FENCE() ((void)0)
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -40,20 +44,104 @@ static inline void memcore_store_release(intptr_t* p, intptr_t v) { *(volatile i
 #define MEMCORE_PAUSE() ((void)0)
 #endif
 
-/* One round of waiting for the other thread: a few pause instructions, then
- * (after *spins rounds) give the core away, so that a waiting thread does not
- * starve the other where they share one. */
-static inline void memcore_ring_wait(int* spins)
+/* Nanoseconds a waiting thread spins before it sleeps.  Longer than the
+ * other thread takes for a chunk when both have a core (tens of
+ * microseconds), so that on a machine with cores to spare neither sleeps:
+ * a wake-up costs a system call, and Linux tends to wake a thread on the
+ * waker's core, where the two would then share one core until the
+ * scheduler moves one away.  Where they do not each have a core, a
+ * waiting thread stops taking CPU time from others after this long. */
+#define MEMCORE_RING_SPIN_NS 300000
+
+#ifdef MEMCORE_RING_THREADS
+static inline int64_t memcore_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+#endif
+
+/* Where the threads of a ring sleep.  `sleepers` is read and written only
+ * with atomics; the mutex orders a sleeper's last look at the counters
+ * before its sleep against a notifier's wake-up. */
+typedef struct {
+#ifdef MEMCORE_RING_THREADS
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
+    intptr_t sleepers;
+} memcore_ring_sync;
+
+/* 0 on success; -1 if the sync could not be set up (no second thread then). */
+static inline int memcore_sync_init(memcore_ring_sync* s)
+{
+    s->sleepers = 0;
+#ifdef MEMCORE_RING_THREADS
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        return -1;
+    }
+    return 0;
+#else
+    return -1;
+#endif
+}
+
+static inline void memcore_sync_destroy(memcore_ring_sync* s)
+{
+#ifdef MEMCORE_RING_THREADS
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+#else
+    (void)s;
+#endif
+}
+
+/* Wait while *word == seen and *stop == 0 (stop may be NULL): spin for up
+ * to MEMCORE_RING_SPIN_NS, then sleep until a memcore_ring_notify.  May
+ * return early; callers look at the counters again. */
+static inline void memcore_ring_wait(memcore_ring_sync* s, const intptr_t* word, intptr_t seen,
+                                     const intptr_t* stop)
 {
     int k;
-    if (*spins < 256) {
-        ++*spins;
-        for (k = 0; k < 8; k++)
-            MEMCORE_PAUSE();
-        return;
-    }
 #ifdef MEMCORE_RING_THREADS
-    sched_yield();
+    int64_t until = memcore_now_ns() + MEMCORE_RING_SPIN_NS;
+    do {
+        if (memcore_load_acquire(word) != seen || (stop && memcore_load_acquire(stop)))
+            return;
+        for (k = 0; k < 16; k++)
+            MEMCORE_PAUSE();
+    } while (memcore_now_ns() < until);
+    pthread_mutex_lock(&s->mu);
+    __atomic_add_fetch(&s->sleepers, 1, __ATOMIC_SEQ_CST);
+    MEMCORE_FENCE();
+    /* Announced, then looked again: a counter moved after this look is
+     * followed by a notify that sees the announcement and must take the
+     * mutex, which this thread only gives up inside the wait. */
+    while (memcore_load_acquire(word) == seen && !(stop && memcore_load_acquire(stop)))
+        pthread_cond_wait(&s->cv, &s->mu);
+    __atomic_sub_fetch(&s->sleepers, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&s->mu);
+#else
+    (void)s; (void)word; (void)seen; (void)stop; (void)k;
+#endif
+}
+
+/* After a counter store: wake the other thread if it sleeps. */
+static inline void memcore_ring_notify(memcore_ring_sync* s)
+{
+#ifdef MEMCORE_RING_THREADS
+    MEMCORE_FENCE();
+    if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+#else
+    (void)s;
 #endif
 }
 

@@ -67,6 +67,11 @@ ctypedef struct hop_t:
 cdef enum:
     RING_CHUNKS = 8     # chunks of HOP_QUEUE operations in the ring
 
+cdef extern from "memcore/_ring.h" nogil:
+    # Where a waiting thread sleeps (a mutex and a condition variable).
+    ctypedef struct memcore_ring_sync:
+        pass
+
 ctypedef struct ring_t:
     intp_t produced             # chunks handed over (the translating thread writes)
     intp_t _pad1[7]
@@ -76,6 +81,7 @@ ctypedef struct ring_t:
     intp_t count[RING_CHUNKS]   # operations in each chunk
     hop_t* bufs                 # RING_CHUNKS * HOP_QUEUE operations
     void* thread                # the sending thread
+    memcore_ring_sync sync      # where either thread sleeps while it waits for the other
     # What the sending thread needs of the MMU, copied before it starts, so
     # that it never reads the mmu_t the translating thread keeps writing.
     hier_t* hier

@@ -236,7 +236,10 @@ cdef void _drain(mmu_t* m) noexcept nogil:
 cdef extern from "memcore/_ring.h" nogil:
     intp_t memcore_load_acquire(const intp_t* p)
     void memcore_store_release(intp_t* p, intp_t v)
-    void memcore_ring_wait(int* spins)
+    int memcore_sync_init(memcore_ring_sync* s)
+    void memcore_sync_destroy(memcore_ring_sync* s)
+    void memcore_ring_wait(memcore_ring_sync* s, const intp_t* word, intp_t seen, const intp_t* stop)
+    void memcore_ring_notify(memcore_ring_sync* s)
     ctypedef void* (*memcore_thread_fn)(void*) noexcept nogil
     int memcore_thread_start(memcore_thread_fn fn, void* arg, void** handle)
     void memcore_thread_join(void* handle)
@@ -257,20 +260,19 @@ cdef void* _sender(void* arg) noexcept nogil:
     cdef mmu_t own
     cdef mmu_t* m = &own
     cdef intp_t c = 0, k
-    cdef int spins
     memset(m, 0, sizeof(mmu_t))
     m.hier = r.hier
     m.entry_size = r.entry_size
     while True:
-        spins = 0
         while memcore_load_acquire(&r.produced) == c:
             if memcore_load_acquire(&r.done) and memcore_load_acquire(&r.produced) == c:
                 return NULL
-            memcore_ring_wait(&spins)
+            memcore_ring_wait(&r.sync, &r.produced, c, &r.done)
         k = c % RING_CHUNKS
         r.prefetch = _send_all(m, r.bufs + k * HOP_QUEUE, r.count[k], r.prefetch, r.served)
         c += 1
         memcore_store_release(&r.consumed, c)
+        memcore_ring_notify(&r.sync)
 
 
 cdef bint _ring_start(mmu_t* m) noexcept nogil:
@@ -285,6 +287,10 @@ cdef bint _ring_start(mmu_t* m) noexcept nogil:
     if m.nqueue:
         _drain(m)
     memset(r, 0, sizeof(ring_t))
+    if memcore_sync_init(&r.sync) != 0:
+        free(bufs)
+        free(r)
+        return False
     r.bufs = bufs
     r.prefetch = m.queueing
     r.hier = m.hier
@@ -292,6 +298,7 @@ cdef bint _ring_start(mmu_t* m) noexcept nogil:
     m.ring = r
     if memcore_thread_start(_sender, r, &r.thread) != 0:
         m.ring = NULL
+        memcore_sync_destroy(&r.sync)
         free(bufs)
         free(r)
         return False
@@ -306,14 +313,18 @@ cdef void _hand_over(mmu_t* m) noexcept nogil:
     # once that thread is done with it.
     cdef ring_t* r = m.ring
     cdef intp_t p = r.produced     # only this thread writes it
-    cdef int spins = 0
+    cdef intp_t done
     if m.nqueue == 0:
         return
     r.count[p % RING_CHUNKS] = m.nqueue
     p += 1
     memcore_store_release(&r.produced, p)
-    while p - memcore_load_acquire(&r.consumed) >= RING_CHUNKS:
-        memcore_ring_wait(&spins)
+    memcore_ring_notify(&r.sync)
+    while True:
+        done = memcore_load_acquire(&r.consumed)
+        if p - done < RING_CHUNKS:
+            break
+        memcore_ring_wait(&r.sync, &r.consumed, done, NULL)
     m.queue = r.bufs + (p % RING_CHUNKS) * HOP_QUEUE
     m.nqueue = 0
 
@@ -327,7 +338,9 @@ cdef void _ring_stop(mmu_t* m) noexcept nogil:
         r.count[r.produced % RING_CHUNKS] = m.nqueue
         memcore_store_release(&r.produced, r.produced + 1)
     memcore_store_release(&r.done, 1)
+    memcore_ring_notify(&r.sync)
     memcore_thread_join(r.thread)
+    memcore_sync_destroy(&r.sync)
     for k in range(MMU_MAX_SERVED):
         m.stats[MMU_STAT_SERVED + k] += r.served[k]
     m.queueing = r.prefetch
@@ -686,7 +699,11 @@ cdef class MMU:
         Host threads :meth:`run` may use: 1, or 2 to send the physical
         accesses to `hierarchy` from a second thread while the first
         translates (long runs only; the results are the same).  Default
-        (None): 2 when this process may run on two or more CPUs, else 1.
+        (None): the environment variable ``MEMCORE_THREADS`` (``1`` or
+        ``2``) if set, else 2 when this process may run on two or more
+        CPUs, else 1.  Set it to 1 when as many processes as cores replay
+        at once (a parameter sweep): each waiting thread then takes CPU time
+        the other processes need.
 
     Attributes
     ----------
@@ -761,7 +778,7 @@ cdef class MMU:
     @threads.setter
     def threads(self, value):
         if value is None:
-            value = 2 if _usable_cpus() >= 2 else 1
+            value = _default_threads()
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value not in (1, 2):
             raise ValueError(f"threads: expected 1 or 2 (or None for the default), got {value!r}")
         self.m.threads = int(value)
@@ -1114,6 +1131,16 @@ def _restore_mmu(args, state):
               walk_through_caches=through, pcid=pcid, threads=threads)
     mmu._restore(*state)
     return mmu
+
+
+def _default_threads():
+    """MEMCORE_THREADS if set, else 2 where this process may use two CPUs, else 1."""
+    env = os.environ.get("MEMCORE_THREADS")
+    if env is not None and env.strip():
+        if env.strip() not in ("1", "2"):
+            raise ValueError(f"MEMCORE_THREADS: expected 1 or 2, got {env!r}")
+        return int(env)
+    return 2 if _usable_cpus() >= 2 else 1
 
 
 def _usable_cpus():

@@ -196,9 +196,11 @@ def replay(
     threads : int, optional
         Host threads for a virtual trace (a machine with TLBs): 1, or 2 to
         send the physical accesses to the caches from a second thread while
-        the first translates (:class:`memcore.mmu.MMU`).  None (default): 2
-        where this process may use two or more CPUs.  The report is the
-        same either way; a physical trace always replays on one thread.
+        the first translates (:class:`memcore.mmu.MMU`).  None (default):
+        the environment variable ``MEMCORE_THREADS`` if set, else 2 where
+        this process may use two or more CPUs.  Use 1 when other processes
+        already fill the cores.  The report is the same either way; a
+        physical trace always replays on one thread.
 
     Returns
     -------
@@ -327,7 +329,7 @@ def register_cli(subparsers):
         choices=(1, 2),
         default=None,
         help="host threads for a virtual trace: 2 feeds the caches from a second thread "
-        "(default: 2 where two CPUs are usable); the report is the same",
+        "(default: $MEMCORE_THREADS, else 2 where two CPUs are usable); the report is the same",
     )
     p.set_defaults(func=_cmd_replay)
 

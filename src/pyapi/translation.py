@@ -132,8 +132,9 @@ def build_mmu(machine, hierarchy=None, threads=None):
         Its caches (walk references and, in :meth:`memcore.mmu.MMU.run`,
         the physical accesses go there).
     threads : int, optional
-        Host threads :meth:`memcore.mmu.MMU.run` may use (1 or 2; None: 2
-        where the process may use two CPUs).  The results do not depend on it.
+        Host threads :meth:`memcore.mmu.MMU.run` may use (1 or 2; None: the
+        MMU's default, ``MEMCORE_THREADS`` or 2 where the process may use two
+        CPUs).  The results do not depend on it.
 
     Returns
     -------
