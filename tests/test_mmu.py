@@ -211,6 +211,24 @@ def test_run_maps_on_first_touch_splits_page_crossing_records():
         core().run(tr)                                     # no handler, no page table
 
 
+def test_walks_beside_the_caches_still_send_the_data_through_them():
+    # walk_through_caches=False keeps the walker's reads out of the caches,
+    # not the accesses themselves.
+    tr = access.make([0x1000, 0x2000, 0x1000, 0x1FFC], size=8, kind=[LOAD, STORE, LOAD, LOAD])
+    counts = {}
+    for through in (True, False):
+        h = caches()
+        mmu, frames = core(hierarchy=h, walk_through_caches=through), SequentialFrames(0x100)
+        pt = PageTable("x86_64-4level", frames)
+        mmu.attach(0, pt)
+        mmu.run(tr, lambda ev: pt.map(ev.vaddr & ~0xFFF, frames.alloc(0) << 12, K4, USER_RW))
+        counts[through] = (h.stats()["records"], mmu.stats()["walks"])
+    refs = counts[True][1]["memory_references"]
+    assert counts[True][0] == 4 + refs
+    assert counts[False][0] == 4                   # the four records, split ones counted once
+    assert counts[False][1]["memory_references"] == refs and counts[False][1]["served"] == {}
+
+
 def _first_touch_pipeline():
     h = caches()
     mmu, frames = core(hierarchy=h), SequentialFrames(0x100)

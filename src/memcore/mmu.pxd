@@ -102,7 +102,8 @@ ctypedef struct mmu_t:
     tlb_t* pwc[MMU_MAX_LEVEL + 1]   # walk cache of the entries at each level, NULL if none
     pt_state_t* pt              # page table of the current address space
     uint32_t asid               # current ASID (PCID)
-    hier_t* hier                # walker references go through it (NULL: not modelled)
+    hier_t* hier                # the caches MMU.run sends the physical accesses to (NULL: none)
+    bint walk_refs              # walker references go through hier too (else counted only)
     int entry_size              # bytes the walker reads per entry
     count_t* stats
     # Runs of hits on one entry of an entry level (DTLB, ITLB, TLB), answered

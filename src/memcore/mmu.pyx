@@ -374,7 +374,7 @@ cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* 
         rc = pt_walk_from(pt, va, access, cpl, start, table, rights, res)
     m.stats[MMU_STAT_WALK_REFS] += res.n_refs
     nrec = <int>res.n_refs if res.n_refs < WALK_MAX_REFS else WALK_MAX_REFS
-    if m.hier != NULL:
+    if m.walk_refs:
         for k in range(nrec):
             if m.queue != NULL:
                 _submit(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
@@ -807,9 +807,12 @@ cdef class MMU:
         for name, t in self.walk_caches.items():
             self.m.pwc[WALK_CACHE_LEVELS[name]] = &t.c
         self.m.ring = NULL
+        # The physical accesses of run() go to the hierarchy whenever there
+        # is one; the walker's references only with walk_through_caches.
         self.m.hier = NULL
-        if self.hierarchy is not None and self.walk_through_caches:
+        if self.hierarchy is not None:
             self.m.hier = &(<Hierarchy>self.hierarchy).h
+        self.m.walk_refs = self.m.hier != NULL and self.walk_through_caches
         self.m.entry_size = 4 if self.paging == "i386-2level" else 8
         self.m.stats = <count_t*>cnp.PyArray_DATA(self._stats)
         self.m.pt = NULL
@@ -1090,7 +1093,7 @@ cdef class MMU:
         s = self._stats
         served = {}
         hits = misses = 0
-        if self.m.hier != NULL:
+        if self.m.walk_refs:
             names = list(self.hierarchy.level_names)
             for i, name in enumerate(names):
                 served[name] = int(s[MMU_STAT_SERVED + i])
