@@ -82,10 +82,10 @@ ctypedef struct ring_t:
     hop_t* bufs                 # RING_CHUNKS * HOP_QUEUE operations
     void* thread                # the sending thread
     memcore_ring_sync sync      # where either thread sleeps while it waits for the other
-    # What the sending thread needs of the MMU, copied before it starts, so
-    # that it never reads the mmu_t the translating thread keeps writing.
+    # The hierarchy the sending thread sends to (copied from the MMU before
+    # it starts, so that it never reads the mmu_t the translating thread
+    # keeps writing; a walk reference carries its size in its hop_t).
     hier_t* hier
-    int entry_size
     # The sending thread's own: whether it prefetches ahead (judged on each
     # chunk, as _drain judges a stretch) and the walk references served at
     # each level (added to the MMU's counters when the run ends, so that the

@@ -135,10 +135,10 @@ cdef void mmu_invlpg(mmu_t* m, addr_t va) noexcept nogil:
             tlb_flush_asid(m.pwc[k], m.asid)
 
 
-cdef inline int _walk_ref(mmu_t* m, addr_t pa, count_t* by_level) noexcept nogil:
-    # One paging-structure read through the data caches, counted in
-    # by_level[i] by the level i that served it (returned).
-    cdef int served = hier_access(m.hier, pa, <uint32_t>m.entry_size, KIND_LOAD)
+cdef inline int _walk_ref(hier_t* h, addr_t pa, uint32_t size, count_t* by_level) noexcept nogil:
+    # One paging-structure read (`size` bytes) through the data caches,
+    # counted in by_level[i] by the level i that served it (returned).
+    cdef int served = hier_access(h, pa, size, KIND_LOAD)
     if 0 <= served < MMU_MAX_SERVED:
         by_level[served] += 1
     return served
@@ -164,14 +164,13 @@ cdef enum:
     _HOP_WINDOW = 256
 
 
-cdef inline bint _send(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uint8_t what,
+cdef inline bint _send(hier_t* h, addr_t addr, uint32_t size, uint8_t kind, uint8_t what,
                        count_t* by_level) noexcept nogil:
     # One operation to the hierarchy now, a walk reference counted in
     # by_level (see _walk_ref); True if it missed its entry level.
-    cdef hier_t* h = m.hier
     cdef int served
     if what == HOP_WALK:
-        served = _walk_ref(m, addr, by_level)
+        served = _walk_ref(h, addr, size, by_level)
     else:
         if what == HOP_PIECE:
             # The piece on the next page belongs to the same record.
@@ -190,15 +189,15 @@ cdef inline void _submit(mmu_t* m, addr_t addr, uint32_t size, uint8_t kind, uin
     if m.queueing:
         _queue(m, addr, size, kind, what)
         return
-    m.win_misses += _send(m, addr, size, kind, what, m.stats + MMU_STAT_SERVED)
+    m.win_misses += _send(m.hier, addr, size, kind, what, m.stats + MMU_STAT_SERVED)
     m.win_ops += 1
     if m.win_ops == _HOP_WINDOW:
         m.queueing = 4 * m.win_misses >= m.win_ops
         m.win_ops = m.win_misses = 0
 
 
-cdef bint _send_all(mmu_t* m, const hop_t* queue, intp_t n, bint prefetch, count_t* by_level) noexcept nogil:
-    # Send n operations to the hierarchy, in order (with `prefetch`, the sets
+cdef bint _send_all(hier_t* h, const hop_t* queue, intp_t n, bint prefetch, count_t* by_level) noexcept nogil:
+    # Send n operations to the hierarchy h, in order (with `prefetch`, the sets
     # of the one _HOP_AHEAD places ahead prefetched); True if a quarter or
     # more of them missed their entry level (prefetching pays).
     cdef intp_t k, misses = 0
@@ -206,16 +205,16 @@ cdef bint _send_all(mmu_t* m, const hop_t* queue, intp_t n, bint prefetch, count
     for k in range(n):
         if prefetch and k + _HOP_AHEAD < n:
             q = &queue[k + _HOP_AHEAD]
-            hier_prefetch(m.hier, q.addr, q.kind)
+            hier_prefetch(h, q.addr, q.kind)
         q = &queue[k]
-        misses += _send(m, q.addr, q.size, q.kind, q.what, by_level)
+        misses += _send(h, q.addr, q.size, q.kind, q.what, by_level)
     return 4 * misses >= n
 
 
 cdef void _drain(mmu_t* m) noexcept nogil:
     # Send the queued operations, prefetching, and judge whether to go on
     # queueing.
-    m.queueing = _send_all(m, m.queue, m.nqueue, True, m.stats + MMU_STAT_SERVED)
+    m.queueing = _send_all(m.hier, m.queue, m.nqueue, True, m.stats + MMU_STAT_SERVED)
     m.nqueue = 0
 
 
@@ -252,24 +251,17 @@ cdef enum:
 
 cdef void* _sender(void* arg) noexcept nogil:
     # The sending thread: each chunk handed over, in order, to the hierarchy.
-    # It sends through an mmu_t of its own that holds only what _send_all
-    # reads (the hierarchy and the walker's entry size, copied into the ring
-    # before the thread started), never the MMU's, which the translating
-    # thread keeps writing.
+    # It reads nothing of the mmu_t, which the translating thread keeps
+    # writing: the hierarchy comes through the ring.
     cdef ring_t* r = <ring_t*>arg
-    cdef mmu_t own
-    cdef mmu_t* m = &own
     cdef intp_t c = 0, k
-    memset(m, 0, sizeof(mmu_t))
-    m.hier = r.hier
-    m.entry_size = r.entry_size
     while True:
         while memcore_load_acquire(&r.produced) == c:
             if memcore_load_acquire(&r.done) and memcore_load_acquire(&r.produced) == c:
                 return NULL
             memcore_ring_wait(&r.sync, &r.produced, c, &r.done)
         k = c % RING_CHUNKS
-        r.prefetch = _send_all(m, r.bufs + k * HOP_QUEUE, r.count[k], r.prefetch, r.served)
+        r.prefetch = _send_all(r.hier, r.bufs + k * HOP_QUEUE, r.count[k], r.prefetch, r.served)
         c += 1
         memcore_store_release(&r.consumed, c)
         memcore_ring_notify(&r.sync)
@@ -294,7 +286,6 @@ cdef bint _ring_start(mmu_t* m) noexcept nogil:
     r.bufs = bufs
     r.prefetch = m.queueing
     r.hier = m.hier
-    r.entry_size = m.entry_size
     m.ring = r
     if memcore_thread_start(_sender, r, &r.thread) != 0:
         m.ring = NULL
@@ -308,18 +299,25 @@ cdef bint _ring_start(mmu_t* m) noexcept nogil:
     return True
 
 
+cdef intp_t _publish(ring_t* r, intp_t n) noexcept nogil:
+    # Hand the chunk being filled (n operations) to the sending thread;
+    # return the number of chunks handed over.
+    cdef intp_t p = r.produced     # only this thread writes it
+    r.count[p % RING_CHUNKS] = n
+    p += 1
+    memcore_store_release(&r.produced, p)
+    memcore_ring_notify(&r.sync)
+    return p
+
+
 cdef void _hand_over(mmu_t* m) noexcept nogil:
     # Hand the chunk being filled to the sending thread; fill the next one
     # once that thread is done with it.
     cdef ring_t* r = m.ring
-    cdef intp_t p = r.produced     # only this thread writes it
-    cdef intp_t done
+    cdef intp_t p, done
     if m.nqueue == 0:
         return
-    r.count[p % RING_CHUNKS] = m.nqueue
-    p += 1
-    memcore_store_release(&r.produced, p)
-    memcore_ring_notify(&r.sync)
+    p = _publish(r, m.nqueue)
     while True:
         done = memcore_load_acquire(&r.consumed)
         if p - done < RING_CHUNKS:
@@ -335,8 +333,7 @@ cdef void _ring_stop(mmu_t* m) noexcept nogil:
     cdef ring_t* r = m.ring
     cdef int k
     if m.nqueue:
-        r.count[r.produced % RING_CHUNKS] = m.nqueue
-        memcore_store_release(&r.produced, r.produced + 1)
+        _publish(r, m.nqueue)
     memcore_store_release(&r.done, 1)
     memcore_ring_notify(&r.sync)
     memcore_thread_join(r.thread)
@@ -379,7 +376,7 @@ cdef int _walk(mmu_t* m, addr_t va, uint8_t access, uint8_t cpl, walk_result_t* 
             if m.queue != NULL:
                 _submit(m, res.ref_addr[k], <uint32_t>m.entry_size, KIND_LOAD, HOP_WALK)
             else:
-                _walk_ref(m, res.ref_addr[k], m.stats + MMU_STAT_SERVED)
+                _walk_ref(m.hier, res.ref_addr[k], <uint32_t>m.entry_size, m.stats + MMU_STAT_SERVED)
     if rc == WALK_OK:
         for k in range(nrec):
             level = res.ref_level[k]
